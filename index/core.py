@@ -1,0 +1,239 @@
+"""``Index``: the public face of the article store (open, sync, read, remove, status)."""
+
+from __future__ import annotations
+
+import json
+import time
+from contextlib import contextmanager
+from functools import cached_property
+from pathlib import Path
+from typing import Callable
+
+from .article import Article
+from .settings import Settings
+from .store import Store, StoreError, connect
+from .sync import Plan, Progress, SyncReport, Syncer, now_iso
+
+
+class SyncBusy(StoreError):
+    pass
+
+
+class ArticleNotFound(KeyError):
+    def __str__(self) -> str:
+        return f"no article with id {self.args[0]!r}"
+
+
+def seeds_dir() -> Path:
+    """The bundled sample articles: the repo's seeds/ or the copy inside the wheel."""
+    here = Path(__file__).resolve().parent
+    for candidate in (here.parent / "seeds", here / "_seeds"):
+        if candidate.is_dir():
+            return candidate
+    raise StoreError("the bundled seeds/ folder is missing from this installation")
+
+
+class Index:
+    """Articles, chunks and vectors of one named collection.
+
+    >>> index = Index.open(collection="news")
+    >>> report = index.sync(["~/articles"])
+    >>> index.article("world/putin.txt").text
+    """
+
+    def __init__(self, settings: Settings, store: Store):
+        self.settings = settings
+        self.store = store
+
+    @classmethod
+    def open(
+        cls,
+        collection: str | None = None,
+        data_dir: str | Path | None = None,
+        chroma_url: str | None = None,
+        settings: Settings | None = None,
+        create: bool = True,
+    ) -> "Index":
+        settings = settings_with(settings, collection=collection, data_dir=data_dir, chroma_url=chroma_url)
+        client = connect(settings)
+        store = Store(client, settings.collection, settings).open(create=create)
+        return cls(settings, store)
+
+    # -- components, loaded on first use ---------------------------------------------
+
+    @cached_property
+    def embedder(self):
+        from .embedding import Embedder
+
+        return Embedder(
+            backend=self.settings.embed_backend,
+            cache_dir=self.settings.model_cache_dir,
+            batch_size=self.settings.embed_batch_size,
+        )
+
+    def chunker(self):
+        from .chunking import Chunker
+
+        return Chunker(
+            self.embedder.tokenizer,
+            max_tokens=self.settings.chunk_tokens,
+            overlap_tokens=self.settings.chunk_overlap_tokens,
+        )
+
+    def _syncer(self) -> Syncer:
+        return Syncer(
+            self.store,
+            self.chunker,
+            self.embedder,
+            max_bytes=int(self.settings.max_file_mb * 1_000_000),
+        )
+
+    # -- syncing ------------------------------------------------------------------------
+
+    def sync(
+        self,
+        paths: list[str | Path] | None = None,
+        dry_run: bool = False,
+        rebuild: bool = False,
+        progress: Callable[[str, int, int], None] | None = None,
+    ) -> SyncReport:
+        """Bring the collection in line with ``paths`` (default: every folder synced before).
+
+        New articles are added, changed ones re-chunked and re-embedded, ones gone from a
+        synced folder removed; unchanged files are skipped without reading them."""
+        started = time.perf_counter()
+        report = SyncReport(dry_run=dry_run)
+        with self._lock(dry_run):
+            if rebuild and not dry_run:
+                paths = paths or self.roots()
+                self._drop()
+            targets = _dedupe_targets(paths if paths else self.roots())
+            syncer = self._syncer()
+            state = self.store.state()
+            if state.get("qa_sync_started") and not dry_run:
+                # A sync died half way: collect what it left before planning anew.
+                syncer.collect_garbage(None)
+                report.repaired = True
+            stored = self.store.stored_articles()
+            plan = syncer.plan(targets, stored, report)
+            if not dry_run:
+                self._apply(syncer, plan, stored, report, Progress(progress))
+        report.seconds = time.perf_counter() - started
+        return report
+
+    def _apply(self, syncer: Syncer, plan: Plan, stored, report: SyncReport, progress: Progress):
+        changes = bool(plan.writes or plan.removes)
+        roots = sorted(set(self.roots()) | plan.roots)
+        if changes:
+            self.store.set_state(qa_sync_started=now_iso())
+        syncer.apply(plan, stored, report, progress)
+        self.store.set_state(qa_sync_started="", qa_last_sync=now_iso(), qa_roots=json.dumps(roots))
+        self._after_sync(report)
+
+    def _after_sync(self, report: SyncReport) -> None:
+        """Hook for indexes kept beside the collection (the lexical index)."""
+
+    @contextmanager
+    def _lock(self, dry_run: bool):
+        """One writer per collection; a second sync stops at once with a clear message."""
+        if dry_run:
+            yield
+            return
+        from filelock import FileLock, Timeout
+
+        lock_dir = self.settings.data_dir / "locks"
+        lock_dir.mkdir(parents=True, exist_ok=True)
+        lock = FileLock(str(lock_dir / f"{self.settings.store_key}.lock"), timeout=0)
+        try:
+            lock.acquire()
+        except Timeout:
+            raise SyncBusy(
+                f"another sync of collection {self.settings.collection!r} is running;"
+                " wait for it to finish, then run this again"
+            ) from None
+        try:
+            yield
+        finally:
+            lock.release()
+
+    def _drop(self) -> None:
+        self.store.drop()
+        self.store.open(create=True)
+
+    def roots(self) -> list[str]:
+        raw = self.store.state().get("qa_roots")
+        return json.loads(raw) if raw else []
+
+    def ensure_seeded(self, progress=None) -> SyncReport | None:
+        """First use of an empty default collection: index the bundled seeds/."""
+        if self.settings.collection != "default" or self.store.state().get("qa_last_sync"):
+            return None
+        if self.store.counts()[0]:
+            return None
+        return self.sync([seeds_dir()], progress=progress)
+
+    # -- reading ------------------------------------------------------------------------
+
+    def article(self, article_id: str) -> Article:
+        found = self.store.get_articles([article_id])
+        if not found:
+            raise ArticleNotFound(article_id)
+        return found[0]
+
+    def articles(self) -> list[Article]:
+        ids = sorted(self.store.stored_articles())
+        return self.store.get_articles(ids)
+
+    def remove(self, article_id: str) -> None:
+        with self._lock(False):
+            stored = self.store.stored_articles()
+            if article_id not in stored:
+                raise ArticleNotFound(article_id)
+            self.store.set_state(qa_sync_started=now_iso())
+            self.store.delete_articles([article_id])
+            self._syncer().collect_garbage({stored[article_id].chunk_key})
+            self.store.set_state(qa_sync_started="")
+            report = SyncReport(removed=[article_id])
+            self._after_sync(report)
+
+    def status(self) -> dict:
+        articles, chunks = self.store.counts()
+        state = self.store.state()
+        return {
+            "collection": self.settings.collection,
+            "articles": articles,
+            "chunks": chunks,
+            "model": self.store.chunks.metadata.get("qa_model"),
+            "dim": self.store.chunks.metadata.get("qa_dim"),
+            "store": "server" if self.settings.chroma_url else "embedded",
+            "where": self.settings.where,
+            "data_dir": str(self.settings.data_dir),
+            "roots": self.roots(),
+            "last_sync": state.get("qa_last_sync") or None,
+            "interrupted_sync": bool(state.get("qa_sync_started")),
+        }
+
+
+def settings_with(settings: Settings | None, **overrides) -> Settings:
+    """Settings from the environment, with the non-None overrides applied."""
+    values = {k: v for k, v in overrides.items() if v is not None}
+    if settings is None:
+        return Settings(**values)
+    return Settings(**{**settings.model_dump(), **values}) if values else settings
+
+
+def _dedupe_targets(paths) -> list[Path]:
+    targets: list[Path] = []
+    for raw in paths:
+        path = Path(raw).expanduser()
+        path = Path(path.absolute())
+        if path not in targets:
+            targets.append(path)
+    # A target inside another target is covered by it.
+    def inside(p: Path, q: Path) -> bool:
+        try:
+            return p != q and p.resolve().is_relative_to(q.resolve())
+        except OSError:
+            return False
+
+    return [p for p in targets if not any(inside(p, q) for q in targets)]

@@ -1,0 +1,337 @@
+"""Reading article files: .txt, .md, .html/.htm and .jsonl.
+
+Every problem with a file becomes a ``ReadError`` carrying a one-line reason; the sync
+reports it and goes on with the other files.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import stat
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .article import Article, normalize_date
+from .dates import is_date_line, parse_date
+
+TEXT_SUFFIXES = {".txt", ".text"}
+MARKDOWN_SUFFIXES = {".md", ".markdown"}
+HTML_SUFFIXES = {".html", ".htm"}
+JSONL_SUFFIXES = {".jsonl"}
+SUPPORTED = TEXT_SUFFIXES | MARKDOWN_SUFFIXES | HTML_SUFFIXES | JSONL_SUFFIXES
+
+
+class ReadError(Exception):
+    """A file (or one line of it) that cannot be indexed; str() is the one-line reason."""
+
+
+@dataclass
+class FileEntry:
+    """A file found by a scan: where it is, which synced folder it belongs to, its stat."""
+
+    path: Path  # absolute
+    root: Path  # absolute folder the ids are relative to
+    rel: str  # path relative to root, with '/' separators
+    mtime_ns: int
+    size: int
+
+
+@dataclass
+class ReadResult:
+    articles: list[Article] = field(default_factory=list)
+    # (where, reason) for lines of a JSONL file that could not be read.
+    failures: list[tuple[str, str]] = field(default_factory=list)
+
+
+@dataclass
+class Scan:
+    files: list[FileEntry] = field(default_factory=list)
+    failures: list[tuple[str, str]] = field(default_factory=list)
+
+
+def scan(target: Path) -> Scan:
+    """All supported files under ``target`` (a folder or a file), with loop detection."""
+    result = Scan()
+    try:
+        info = target.stat()  # follows symlinks; raises on loops and dangling links
+    except FileNotFoundError:
+        reason = "broken symbolic link" if target.is_symlink() else "no such file or directory"
+        result.failures.append((str(target), reason))
+        return result
+    except OSError as exc:
+        result.failures.append((str(target), _os_reason(exc)))
+        return result
+    if stat.S_ISDIR(info.st_mode):
+        root = target.resolve()
+        _walk(root, root, set(), result)
+    else:
+        path = target.resolve()
+        _add_file(path, path.parent, result, explicit=True)
+    result.files.sort(key=lambda entry: entry.rel)
+    return result
+
+
+def _walk(folder: Path, root: Path, seen: set[tuple[int, int]], result: Scan) -> None:
+    try:
+        info = folder.stat()
+    except OSError as exc:
+        result.failures.append((str(folder), _os_reason(exc)))
+        return
+    key = (info.st_dev, info.st_ino)
+    if key in seen:
+        result.failures.append((str(folder), "symbolic link loop (folder already visited)"))
+        return
+    seen.add(key)
+    try:
+        children = sorted(os.scandir(folder), key=lambda e: e.name)
+    except OSError as exc:
+        result.failures.append((str(folder), _os_reason(exc)))
+        return
+    for child in children:
+        if child.name.startswith("."):
+            continue  # hidden files and folders (.git, editor swap files)
+        path = Path(child.path)
+        try:
+            is_dir = child.is_dir()  # follows symlinks
+        except OSError as exc:
+            result.failures.append((str(path), _os_reason(exc)))
+            continue
+        if is_dir:
+            _walk(path, root, seen, result)
+        elif path.suffix.lower() in SUPPORTED or child.is_symlink():
+            _add_file(path, root, result, explicit=False)
+
+
+def _add_file(path: Path, root: Path, result: Scan, explicit: bool) -> None:
+    if path.suffix.lower() not in SUPPORTED:
+        if explicit:
+            supported = ", ".join(sorted(SUPPORTED))
+            result.failures.append((str(path), f"unsupported file type (supported: {supported})"))
+        return
+    try:
+        info = path.stat()
+    except FileNotFoundError:
+        result.failures.append((str(path), "broken symbolic link"))
+        return
+    except OSError as exc:
+        result.failures.append((str(path), _os_reason(exc)))
+        return
+    if not stat.S_ISREG(info.st_mode):
+        result.failures.append((str(path), "not a regular file"))
+        return
+    rel = path.relative_to(root).as_posix() if path.is_relative_to(root) else path.name
+    result.files.append(FileEntry(path, root, rel, info.st_mtime_ns, info.st_size))
+
+
+def _os_reason(exc: OSError) -> str:
+    if exc.errno == 40:  # ELOOP
+        return "symbolic link loop"
+    return (exc.strerror or str(exc)).lower()
+
+
+# --- reading ---------------------------------------------------------------------------
+
+
+def read_entry(entry: FileEntry, max_bytes: int) -> ReadResult:
+    """Read one file into articles. Raises ReadError for a file that cannot be used."""
+    suffix = entry.path.suffix.lower()
+    if suffix in JSONL_SUFFIXES:
+        return _read_jsonl(entry, max_bytes)
+    if entry.size == 0:
+        raise ReadError("empty file")
+    if entry.size > max_bytes:
+        raise ReadError(
+            f"file too large ({entry.size / 1e6:.1f} MB; the limit is {max_bytes / 1e6:.0f} MB,"
+            " set QA_MAX_FILE_MB to change it)"
+        )
+    data = _read_bytes(entry.path)
+    if suffix in HTML_SUFFIXES:
+        article = _read_html(data, entry)
+    else:
+        text = _decode(data)
+        if suffix in MARKDOWN_SUFFIXES:
+            article = _read_markdown(text, entry)
+        else:
+            article = _read_text(text, entry)
+    if not article.text.strip():
+        raise ReadError("no article text found")
+    return ReadResult([article])
+
+
+def _read_bytes(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        raise ReadError(f"cannot read: {_os_reason(exc)}") from None
+
+
+def _decode(data: bytes) -> str:
+    if b"\x00" in data[:8192]:
+        raise ReadError("binary file, not text")
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise ReadError(
+            f"not valid UTF-8 (byte 0x{data[exc.start]:02x} at offset {exc.start});"
+            " convert it with iconv -t UTF-8"
+        ) from None
+    return text.replace("\r\n", "\n").replace("\r", "\n")
+
+
+def _title_from_name(entry: FileEntry) -> str:
+    stem = entry.path.stem.replace("_", " ").replace("-", " ").strip()
+    return stem[:1].upper() + stem[1:] if stem else entry.rel
+
+
+_BYLINE = re.compile(r"^(by|from|source|published|updated|posted)\b", re.IGNORECASE)
+
+
+def detect_text_header(text: str) -> tuple[str | None, str | None]:
+    """Title and date from the short lines that open a plain-text article.
+
+    The header is the run of short, unpunctuated lines before the first paragraph; the
+    title is its longest line that is neither a date nor a byline.
+    """
+    header: list[str] = []
+    for line in text.split("\n")[:12]:
+        line = line.strip()
+        if not line:
+            continue
+        if len(line) > 160 or (len(line.split()) > 20) or line.endswith((".", "?", "!", ":", ";")) and len(line.split()) > 12:
+            break
+        header.append(line)
+    date = next((parse_date(line) for line in header if is_date_line(line)), None)
+    candidates = [
+        line for line in header if not is_date_line(line) and not _BYLINE.match(line)
+    ]
+    title = max(candidates, key=len) if candidates else None
+    return title, date
+
+
+def _read_text(text: str, entry: FileEntry) -> Article:
+    title, date = detect_text_header(text)
+    return Article(
+        id=entry.rel,
+        title=title or _title_from_name(entry),
+        text=text,
+        date=date,
+        origin=str(entry.path),
+    )
+
+
+def _read_markdown(text: str, entry: FileEntry) -> Article:
+    import frontmatter  # small; only needed when a .md file changed
+
+    try:
+        post = frontmatter.loads(text)
+    except Exception as exc:  # yaml raises many types; all mean "bad front matter"
+        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise ReadError(f"malformed YAML front matter: {first}") from None
+    meta = post.metadata if isinstance(post.metadata, dict) else {}
+    body = post.content
+    title = meta.get("title")
+    if not title:
+        heading = re.search(r"^#\s+(.+)$", body, re.MULTILINE)
+        title = heading.group(1).strip() if heading else _title_from_name(entry)
+    authors = meta.get("authors") or meta.get("author") or []
+    if isinstance(authors, str):
+        authors = [authors]
+    return Article(
+        id=entry.rel,
+        title=str(title),
+        text=body,
+        date=_safe_date(meta.get("date")),
+        source=_opt_str(meta.get("source")),
+        url=_opt_str(meta.get("url")),
+        authors=[str(a) for a in authors],
+        origin=str(entry.path),
+    )
+
+
+def _read_html(data: bytes, entry: FileEntry) -> Article:
+    if b"\x00" in data[:8192]:
+        raise ReadError("binary file, not HTML")
+    import trafilatura  # 0.2 s import; only when an HTML file changed
+
+    try:
+        doc = trafilatura.bare_extraction(
+            data, with_metadata=True, include_comments=False, favor_precision=True
+        )
+    except Exception as exc:  # lxml/trafilatura errors on broken documents
+        raise ReadError(f"malformed HTML: {str(exc).splitlines()[0] if str(exc) else exc!r}") from None
+    if doc is None or not (getattr(doc, "text", None) or "").strip():
+        raise ReadError("no article text found in the HTML")
+    authors = [a.strip() for a in (doc.author or "").split(";") if a.strip()]
+    return Article(
+        id=entry.rel,
+        title=(doc.title or _title_from_name(entry)).strip(),
+        text=doc.text,
+        date=_safe_date(doc.date),
+        source=doc.sitename or doc.hostname,
+        url=doc.url,
+        authors=authors,
+        origin=str(entry.path),
+    )
+
+
+def _read_jsonl(entry: FileEntry, max_bytes: int) -> ReadResult:
+    result = ReadResult()
+    try:
+        handle = entry.path.open("rb")
+    except OSError as exc:
+        raise ReadError(f"cannot read: {_os_reason(exc)}") from None
+    with handle:
+        for lineno, raw in enumerate(handle, start=1):
+            where = f"{entry.path}:{lineno}"
+            if not raw.strip():
+                continue
+            try:
+                if len(raw) > max_bytes:
+                    raise ReadError(f"line too large ({len(raw) / 1e6:.1f} MB)")
+                result.articles.append(_jsonl_article(raw, entry))
+            except ReadError as exc:
+                result.failures.append((where, str(exc)))
+    if not result.articles and not result.failures:
+        raise ReadError("empty file")
+    return result
+
+
+def _jsonl_article(raw: bytes, entry: FileEntry) -> Article:
+    try:
+        record = json.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError:
+        raise ReadError("not valid UTF-8") from None
+    except json.JSONDecodeError as exc:
+        raise ReadError(f"invalid JSON ({exc.msg} at column {exc.colno})") from None
+    if not isinstance(record, dict):
+        raise ReadError("a line must be a JSON object")
+    text = record.get("text")
+    if not isinstance(text, str) or not text.strip():
+        raise ReadError("missing 'text'")
+    article_id = record.get("id")
+    if article_id in (None, ""):
+        raise ReadError("missing 'id'")
+    authors = record.get("authors") or []
+    return Article(
+        id=str(article_id),
+        title=str(record.get("title") or article_id),
+        text=text,
+        date=_safe_date(record.get("date")),
+        source=_opt_str(record.get("source")),
+        url=_opt_str(record.get("url")),
+        authors=[str(a) for a in authors] if isinstance(authors, list) else [str(authors)],
+        origin=str(entry.path),
+    )
+
+
+def _safe_date(value: object) -> str | None:
+    try:
+        return normalize_date(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def _opt_str(value: object) -> str | None:
+    return None if value in (None, "") else str(value)

@@ -1,0 +1,75 @@
+"""Typed settings, read from the environment (prefix ``QA_``) and overridden by flags.
+
+Every entry point (CLI, TUI, tests, benchmarks) builds one ``Settings`` and passes it down;
+nothing reads a global.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from pathlib import Path
+
+from platformdirs import user_cache_dir, user_data_dir
+from pydantic import AliasChoices, Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+COLLECTION_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$")
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="QA_", extra="ignore", populate_by_name=True)
+
+    data_dir: Path = Field(
+        default_factory=lambda: Path(user_data_dir("qa-news", appauthor=False)),
+        validation_alias=AliasChoices("data_dir", "QA_HOME", "QA_DATA_DIR"),
+        description="Where the embedded Chroma store, lexical index, locks and chats live.",
+    )
+    chroma_url: str | None = Field(
+        default=None,
+        description="URL of a Chroma server (http://host:port); unset means embedded Chroma.",
+    )
+    collection: str = Field(default="default", description="Named collection of articles.")
+    model_cache_dir: Path = Field(
+        default_factory=lambda: Path(user_cache_dir("qa-news", appauthor=False)) / "models",
+        description="Where the ONNX export of the embedding model is cached.",
+    )
+    embed_backend: str = Field(
+        default="onnx",
+        description="'onnx' (fast start, same vectors) or 'sentence-transformers'.",
+    )
+    embed_batch_size: int = Field(default=32, ge=1, le=512)
+    max_file_mb: float = Field(default=10.0, gt=0, description="Larger article files are refused.")
+    chunk_tokens: int = Field(
+        default=200, ge=32, le=254, description="Word pieces per chunk, title context included."
+    )
+    chunk_overlap_tokens: int = Field(default=40, ge=0, le=128)
+
+    @field_validator("collection")
+    @classmethod
+    def _valid_collection(cls, value: str) -> str:
+        if not COLLECTION_NAME.match(value):
+            raise ValueError(
+                f"collection name {value!r} must be 1-63 letters, digits, '-' or '_'"
+            )
+        return value
+
+    @field_validator("chroma_url")
+    @classmethod
+    def _valid_url(cls, value: str | None) -> str | None:
+        if value in (None, ""):
+            return None
+        if not re.match(r"^https?://[^/:]+(:\d+)?/?$", value):
+            raise ValueError(f"Chroma URL {value!r} must look like http://host:port")
+        return value.rstrip("/")
+
+    @property
+    def store_key(self) -> str:
+        """Names local files (locks, lexical index) for this store + collection."""
+        where = self.chroma_url or "embedded"
+        digest = hashlib.sha1(where.encode()).hexdigest()[:8]
+        return f"{self.collection}-{digest}"
+
+    @property
+    def where(self) -> str:
+        return self.chroma_url or str(self.data_dir / "chroma")

@@ -1,0 +1,335 @@
+"""The Chroma side: two collections per named collection.
+
+``qa_<name>``           one record per chunk: the chunk text, its vector, and metadata for
+                        filtering (article_id, title, date as YYYYMMDD int, source, url) and
+                        citing (start/end offsets, sentence spans).
+``qa_<name>_articles``  one record per article: the full text (citations are checked
+                        against it) and the sync bookkeeping (origin file, mtime, hashes).
+
+Chunk ids are ``<chunk_key>:<n>``, where the chunk key hashes everything the vectors
+depend on (title, text, chunker settings). A clean build and any sequence of incremental
+syncs therefore give the same ids, and the same text under two names shares one chunk set.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+
+from .article import Article, date_to_int, int_to_date
+from .embedding import MODEL_DIM, MODEL_NAME
+from .settings import Settings
+
+SCHEMA_VERSION = 1
+# Chroma never gets to run its default embedding function (it would download a model):
+# every call below passes embeddings explicitly, and collections have none attached.
+os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
+
+
+class StoreError(Exception):
+    """A problem with the store, phrased for the user."""
+
+
+class ModelMismatch(StoreError):
+    pass
+
+
+@dataclass
+class StoredArticle:
+    """The bookkeeping half of an article record (no text)."""
+
+    id: str
+    meta: dict
+
+    @property
+    def chunk_key(self) -> str:
+        return self.meta.get("chunk_key", "")
+
+    @property
+    def origin(self) -> str | None:
+        return self.meta.get("origin")
+
+    @property
+    def root(self) -> str | None:
+        return self.meta.get("root")
+
+
+def connect(settings: Settings):
+    import chromadb
+    from chromadb.config import Settings as ChromaSettings
+
+    chroma_settings = ChromaSettings(anonymized_telemetry=False, allow_reset=False)
+    if settings.chroma_url:
+        from urllib.parse import urlparse
+
+        url = urlparse(settings.chroma_url)
+        try:
+            client = chromadb.HttpClient(
+                host=url.hostname or "localhost",
+                port=url.port or (443 if url.scheme == "https" else 8000),
+                ssl=url.scheme == "https",
+                settings=chroma_settings,
+            )
+            client.heartbeat()
+        except Exception as exc:
+            raise StoreError(
+                f"cannot reach the Chroma server at {settings.chroma_url} ({_short(exc)});"
+                " start it (chroma run --path DIR --port N) or unset QA_CHROMA_URL"
+                " to use the embedded store"
+            ) from None
+        return client
+    path = settings.data_dir / "chroma"
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        return chromadb.PersistentClient(path=str(path), settings=chroma_settings)
+    except Exception as exc:
+        raise StoreError(f"cannot open the Chroma store at {path}: {_short(exc)}") from None
+
+
+def _short(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0][:200] if text else type(exc).__name__
+
+
+class Store:
+    """Chunk and article collections of one named collection."""
+
+    def __init__(self, client, name: str, settings: Settings):
+        self.client = client
+        self.name = name
+        self.settings = settings
+        self.chunks_name = f"qa_{name}"
+        self.articles_name = f"qa_{name}_articles"
+        self._chunks = None
+        self._articles = None
+
+    # -- collections ---------------------------------------------------------------
+
+    def exists(self) -> bool:
+        try:
+            names = {c if isinstance(c, str) else c.name for c in self.client.list_collections()}
+        except Exception as exc:
+            raise StoreError(f"cannot list collections: {_short(exc)}") from None
+        return self.chunks_name in names
+
+    def stamp(self) -> dict:
+        return {
+            "qa_schema": SCHEMA_VERSION,
+            "qa_model": MODEL_NAME,
+            "qa_dim": MODEL_DIM,
+        }
+
+    def open(self, create: bool) -> "Store":
+        try:
+            if create:
+                self._chunks = self.client.get_or_create_collection(
+                    self.chunks_name,
+                    metadata=self.stamp(),
+                    configuration={"hnsw": {"space": "cosine"}},
+                    embedding_function=None,
+                )
+                self._articles = self.client.get_or_create_collection(
+                    self.articles_name,
+                    metadata={"qa_schema": SCHEMA_VERSION},
+                    embedding_function=None,
+                )
+            else:
+                self._chunks = self.client.get_collection(self.chunks_name, embedding_function=None)
+                self._articles = self.client.get_collection(self.articles_name, embedding_function=None)
+        except StoreError:
+            raise
+        except Exception as exc:
+            if not create:
+                raise StoreError(
+                    f"collection {self.name!r} does not exist yet; index something first"
+                    " (qa index PATH)"
+                ) from None
+            raise StoreError(f"cannot open collection {self.name!r}: {_short(exc)}") from None
+        self.check_model()
+        return self
+
+    def check_model(self) -> None:
+        meta = self.chunks.metadata or {}
+        model, dim = meta.get("qa_model"), meta.get("qa_dim")
+        if (model, dim) != (MODEL_NAME, MODEL_DIM):
+            raise ModelMismatch(
+                f"collection {self.name!r} was built with {model or 'an unknown model'}"
+                f" ({dim or '?'} dims), not {MODEL_NAME} ({MODEL_DIM} dims);"
+                f" rebuild it with: qa index --rebuild --collection {self.name} PATH..."
+            )
+
+    @property
+    def chunks(self):
+        if self._chunks is None:
+            raise StoreError("store is not open")
+        return self._chunks
+
+    @property
+    def articles_collection(self):
+        if self._articles is None:
+            raise StoreError("store is not open")
+        return self._articles
+
+    def drop(self) -> None:
+        for name in (self.chunks_name, self.articles_name):
+            try:
+                self.client.delete_collection(name)
+            except Exception:
+                pass  # not there: nothing to drop
+        self._chunks = self._articles = None
+
+    # -- sync bookkeeping kept on the articles collection ---------------------------
+
+    def state(self) -> dict:
+        return dict(self.articles_collection.metadata or {})
+
+    def set_state(self, **values) -> None:
+        meta = self.state()
+        meta.update({k: v for k, v in values.items()})
+        meta = {k: v for k, v in meta.items() if v is not None and k != "hnsw:space"}
+        self.articles_collection.modify(metadata=meta)
+
+    # -- articles ------------------------------------------------------------------
+
+    def stored_articles(self) -> dict[str, StoredArticle]:
+        out: dict[str, StoredArticle] = {}
+        for ids, metas, _ in self._pages(self.articles_collection, include=["metadatas"]):
+            for article_id, meta in zip(ids, metas):
+                out[article_id] = StoredArticle(article_id, meta or {})
+        return out
+
+    def get_articles(self, ids: list[str]) -> list[Article]:
+        if not ids:
+            return []
+        got = self.articles_collection.get(ids=ids, include=["metadatas", "documents"])
+        by_id = {
+            i: article_from_record(i, doc, meta)
+            for i, doc, meta in zip(got["ids"], got["documents"], got["metadatas"])
+        }
+        return [by_id[i] for i in ids if i in by_id]
+
+    def put_articles(self, records: list[tuple[Article, dict]]) -> None:
+        """Upsert articles with their bookkeeping metadata (after their chunks exist)."""
+        batch = self.max_batch()
+        for first in range(0, len(records), batch):
+            part = records[first : first + batch]
+            self.articles_collection.upsert(
+                ids=[a.id for a, _ in part],
+                documents=[a.text for a, _ in part],
+                embeddings=[[1.0] for _ in part],  # articles are fetched by id, never by vector
+                metadatas=[article_metadata(a, extra) for a, extra in part],
+            )
+
+    def delete_articles(self, ids: list[str]) -> None:
+        for first in range(0, len(ids), self.max_batch()):
+            self.articles_collection.delete(ids=ids[first : first + self.max_batch()])
+
+    # -- chunks --------------------------------------------------------------------
+
+    def chunk_keys(self) -> set[str]:
+        keys: set[str] = set()
+        for _, metas, _ in self._pages(self.chunks, include=["metadatas"]):
+            keys.update(m.get("chunk_key", "") for m in metas if m)
+        return keys
+
+    def chunk_ids_for_keys(self, keys: list[str]) -> list[str]:
+        ids: list[str] = []
+        for first in range(0, len(keys), 500):
+            got = self.chunks.get(where={"chunk_key": {"$in": keys[first : first + 500]}}, include=[])
+            ids.extend(got["ids"])
+        return ids
+
+    def embeddings_by_hash(self, hashes: list[str]) -> dict[str, list[float]]:
+        """Vectors already stored for these embedded-text hashes (never embed twice)."""
+        found: dict[str, list[float]] = {}
+        for first in range(0, len(hashes), 500):
+            got = self.chunks.get(
+                where={"embed_hash": {"$in": hashes[first : first + 500]}},
+                include=["metadatas", "embeddings"],
+            )
+            for meta, vector in zip(got["metadatas"], got["embeddings"]):
+                found[meta["embed_hash"]] = vector
+        return found
+
+    def put_chunks(self, ids, documents, embeddings, metadatas) -> None:
+        batch = self.max_batch()
+        for first in range(0, len(ids), batch):
+            end = first + batch
+            self.chunks.upsert(
+                ids=ids[first:end],
+                documents=documents[first:end],
+                embeddings=embeddings[first:end],
+                metadatas=metadatas[first:end],
+            )
+
+    def update_chunk_metadata(self, ids: list[str], metadatas: list[dict]) -> None:
+        batch = self.max_batch()
+        for first in range(0, len(ids), batch):
+            self.chunks.update(ids=ids[first : first + batch], metadatas=metadatas[first : first + batch])
+
+    def chunk_records(self, keys: list[str]) -> tuple[list[str], list[dict]]:
+        ids: list[str] = []
+        metas: list[dict] = []
+        for first in range(0, len(keys), 500):
+            got = self.chunks.get(where={"chunk_key": {"$in": keys[first : first + 500]}}, include=["metadatas"])
+            ids.extend(got["ids"])
+            metas.extend(got["metadatas"])
+        return ids, metas
+
+    def delete_chunks(self, ids: list[str]) -> None:
+        for first in range(0, len(ids), self.max_batch()):
+            self.chunks.delete(ids=ids[first : first + self.max_batch()])
+
+    def counts(self) -> tuple[int, int]:
+        return self.articles_collection.count(), self.chunks.count()
+
+    # -- helpers ----------------------------------------------------------------------
+
+    def max_batch(self) -> int:
+        try:
+            return min(self.client.get_max_batch_size(), 2000)
+        except Exception:
+            return 1000
+
+    def _pages(self, collection, include, page: int = 5000):
+        offset = 0
+        while True:
+            got = collection.get(include=include, limit=page, offset=offset)
+            if not got["ids"]:
+                return
+            yield got["ids"], got.get("metadatas") or [], got.get("documents") or []
+            if len(got["ids"]) < page:
+                return
+            offset += page
+
+
+# -- record conversion -----------------------------------------------------------------
+
+
+def article_metadata(article: Article, extra: dict) -> dict:
+    meta = {
+        "title": article.title,
+        "source": article.source,
+        "url": article.url,
+        "date": date_to_int(article.date),
+        "authors": json.dumps(article.authors) if article.authors else None,
+        "content_hash": article.content_hash,
+        "origin": article.origin,
+        **extra,
+    }
+    return {k: v for k, v in meta.items() if v is not None}
+
+
+def article_from_record(article_id: str, text: str, meta: dict) -> Article:
+    meta = meta or {}
+    return Article(
+        id=article_id,
+        title=meta.get("title", article_id),
+        text=text or "",
+        date=int_to_date(meta.get("date")),
+        source=meta.get("source"),
+        url=meta.get("url"),
+        authors=json.loads(meta["authors"]) if meta.get("authors") else [],
+        origin=meta.get("origin"),
+    )

@@ -1,0 +1,415 @@
+"""Syncing folders and files into the store: plan, then apply in a crash-safe order.
+
+Order of writes, so that a sync killed at any point and run again ends equal to a clean
+build:
+
+1. mark the collection "sync in progress" (a journal flag in its metadata);
+2. write the chunks of every new chunk key, then the article records that use them
+   (an article record exists only once all its chunks do);
+3. delete article records that are gone;
+4. delete chunks no article refers to any more, and refresh chunk metadata whose
+   canonical article changed;
+5. clear the flag. A sync that finds the flag set first repairs (full garbage
+   collection of unreferenced chunks, metadata refresh) before planning.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+from .article import Article, date_to_int
+from .chunking import CHUNKER_VERSION, Chunk, Chunker
+from .readers import FileEntry, ReadError, read_entry, scan
+from .store import Store, StoredArticle
+
+ARTICLE_BATCH = 64  # articles chunked and embedded per write batch
+
+
+@dataclass
+class SyncReport:
+    added: list[str] = field(default_factory=list)
+    updated: list[str] = field(default_factory=list)
+    unchanged: list[str] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)
+    failed: list[dict] = field(default_factory=list)  # {"path", "reason"}
+    chunks_embedded: int = 0
+    chunks_reused: int = 0
+    seconds: float = 0.0
+    dry_run: bool = False
+    repaired: bool = False
+
+    @property
+    def ok(self) -> bool:
+        return not self.failed
+
+    def fail(self, path: str, reason: str) -> None:
+        self.failed.append({"path": path, "reason": reason})
+
+    def to_dict(self) -> dict:
+        return {
+            "added": len(self.added),
+            "updated": len(self.updated),
+            "unchanged": len(self.unchanged),
+            "removed": len(self.removed),
+            "failed": self.failed,
+            "chunks_embedded": self.chunks_embedded,
+            "chunks_reused": self.chunks_reused,
+            "seconds": round(self.seconds, 3),
+            "dry_run": self.dry_run,
+            "articles": {
+                "added": self.added,
+                "updated": self.updated,
+                "removed": self.removed,
+            },
+        }
+
+    def summary(self) -> str:
+        verb = "would be " if self.dry_run else ""
+        parts = [
+            f"{len(self.added)} {verb}added",
+            f"{len(self.updated)} {verb}updated",
+            f"{len(self.unchanged)} unchanged",
+            f"{len(self.removed)} {verb}removed",
+            f"{len(self.failed)} failed",
+        ]
+        text = ", ".join(parts)
+        if not self.dry_run:
+            text += (
+                f" ({self.chunks_embedded} chunks embedded, {self.chunks_reused} reused,"
+                f" {self.seconds:.1f} s)"
+            )
+        return text
+
+
+@dataclass
+class Planned:
+    article: Article
+    extra: dict  # bookkeeping metadata: root, mtime_ns, size, chunk_key
+    kind: str  # "added" | "updated" | "touched" (same content, new file stat)
+
+
+@dataclass
+class Plan:
+    writes: list[Planned] = field(default_factory=list)
+    removes: list[str] = field(default_factory=list)
+    roots: set[str] = field(default_factory=set)
+
+
+class Progress:
+    """What a sync tells its caller: a phase name and counts of articles."""
+
+    def __init__(self, callback: Callable[[str, int, int], None] | None):
+        self.callback = callback
+
+    def __call__(self, phase: str, done: int, total: int) -> None:
+        if self.callback:
+            self.callback(phase, done, total)
+
+
+def chunk_key(article: Article, chunker: Chunker) -> str:
+    spec = json.dumps(
+        [CHUNKER_VERSION, chunker.max_tokens, chunker.overlap_tokens, article.title, article.text]
+    )
+    return hashlib.sha256(spec.encode("utf-8")).hexdigest()[:32]
+
+
+def embed_hash(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:32]
+
+
+class Syncer:
+    def __init__(self, store: Store, chunker_factory, embedder, max_bytes: int):
+        self.store = store
+        self._chunker_factory = chunker_factory
+        self.embedder = embedder
+        self.max_bytes = max_bytes
+        self._chunker: Chunker | None = None
+
+    @property
+    def chunker(self) -> Chunker:
+        if self._chunker is None:
+            self._chunker = self._chunker_factory()
+        return self._chunker
+
+    # -- planning ------------------------------------------------------------------
+
+    def plan(self, targets: list[Path], stored: dict[str, StoredArticle], report: SyncReport) -> Plan:
+        plan = Plan()
+        by_origin: dict[str, list[StoredArticle]] = defaultdict(list)
+        for record in stored.values():
+            if record.origin:
+                by_origin[record.origin].append(record)
+        known_roots = {r.root for r in stored.values() if r.root}
+        claimed: dict[str, str] = {}  # article id -> where this sync found it
+        for target in targets:
+            self._plan_target(target, stored, by_origin, known_roots, claimed, plan, report)
+        report.removed.extend(plan.removes)
+        return plan
+
+    def _plan_target(self, target, stored, by_origin, known_roots, claimed, plan, report) -> None:
+        found = scan(target)
+        for where, reason in found.failures:
+            report.fail(where, reason)
+        resolved = _resolve(target)
+        if resolved is None or not (resolved.is_dir() or resolved.is_file()):
+            return  # reported by scan; nothing there to compare against
+        root, scope = _root_and_scope(resolved, known_roots)
+        plan.roots.add(str(root))
+        protected: set[str] = {where for where, _ in found.failures}
+        seen: set[str] = set()
+        for entry in found.files:
+            entry.root, entry.rel = root, entry.path.relative_to(root).as_posix()
+            olds = by_origin.get(str(entry.path), [])
+            if olds and all(_same_stat(o, entry) for o in olds):
+                report.unchanged.extend(o.id for o in olds)
+                seen.update(o.id for o in olds)
+                continue
+            try:
+                result = read_entry(entry, self.max_bytes)
+            except ReadError as exc:
+                report.fail(str(entry.path), str(exc))
+                protected.add(str(entry.path))
+                continue
+            if result.failures:
+                protected.add(str(entry.path))  # keep what a broken line may have held
+                for where, reason in result.failures:
+                    report.fail(where, reason)
+            for article in result.articles:
+                self._plan_article(article, entry, stored, claimed, seen, plan, report)
+        for record in stored.values():
+            if record.id in seen or record.root != str(root):
+                continue
+            origin = record.origin or ""
+            if not _in_scope(origin, scope) or origin in protected:
+                continue
+            if any(origin.startswith(p + "/") for p in protected):
+                continue  # under a folder that could not be read
+            plan.removes.append(record.id)
+
+    def _plan_article(self, article, entry: FileEntry, stored, claimed, seen, plan, report) -> None:
+        where = str(entry.path)
+        if article.id in claimed:
+            report.fail(where, f"duplicate article id {article.id!r} (also in {claimed[article.id]})")
+            return
+        existing = stored.get(article.id)
+        if existing and existing.root and existing.root != str(entry.root):
+            if existing.origin and Path(existing.origin).exists():
+                report.fail(
+                    where,
+                    f"article id {article.id!r} already comes from {existing.origin};"
+                    " use another --collection for this folder",
+                )
+                return
+        claimed[article.id] = where
+        seen.add(article.id)
+        extra = {
+            "root": str(entry.root),
+            "mtime_ns": str(entry.mtime_ns),
+            "size": entry.size,
+            "chunk_key": chunk_key(article, self.chunker),
+        }
+        if existing is None:
+            plan.writes.append(Planned(article, extra, "added"))
+            report.added.append(article.id)
+        elif existing.chunk_key != extra["chunk_key"] or _meta_changed(existing, article):
+            plan.writes.append(Planned(article, extra, "updated"))
+            report.updated.append(article.id)
+        else:
+            plan.writes.append(Planned(article, extra, "touched"))
+            report.unchanged.append(article.id)
+
+    # -- applying ------------------------------------------------------------------
+
+    def apply(self, plan: Plan, stored: dict[str, StoredArticle], report: SyncReport, progress: Progress):
+        complete = {r.chunk_key for r in stored.values()}  # keys whose chunks all exist
+        writes = [w for w in plan.writes if w.kind != "touched"]
+        need: dict[str, Planned] = {}
+        for item in writes:
+            key = item.extra["chunk_key"]
+            if key not in complete:
+                need.setdefault(key, item)
+        pending = list(need.values())
+        done: set[str] = set()
+        progress("embedding", 0, len(pending))
+        for first in range(0, len(pending), ARTICLE_BATCH):
+            batch = pending[first : first + ARTICLE_BATCH]
+            self._write_chunks(batch, report)
+            complete.update(item.extra["chunk_key"] for item in batch)
+            ready = [w for w in writes if w.article.id not in done and w.extra["chunk_key"] in complete]
+            self._put_articles(ready, done)
+            progress("embedding", first + len(batch), len(pending))
+        # Articles whose chunks already existed: renames, copies, metadata edits.
+        self._put_articles([w for w in writes if w.article.id not in done], done)
+        touched = [w for w in plan.writes if w.kind == "touched"]
+        if touched:
+            self.store.articles_collection.update(
+                ids=[w.article.id for w in touched],
+                metadatas=[{"mtime_ns": w.extra["mtime_ns"], "size": w.extra["size"]} for w in touched],
+            )
+        if plan.removes:
+            self.store.delete_articles(plan.removes)
+        affected = {w.extra["chunk_key"] for w in writes}
+        affected |= {stored[i].chunk_key for i in plan.removes + report.updated if i in stored}
+        if affected:
+            progress("cleaning up", 0, 1)
+            self.collect_garbage(affected)
+
+    def _put_articles(self, items: list[Planned], done: set[str]) -> None:
+        if items:
+            self.store.put_articles([(w.article, w.extra) for w in items])
+            done.update(w.article.id for w in items)
+
+    def _write_chunks(self, batch: list[Planned], report: SyncReport) -> None:
+        chunked: list[tuple[Planned, list[Chunk]]] = [
+            (item, self.chunker.chunk(item.article.title, item.article.text)) for item in batch
+        ]
+        hashes = sorted({embed_hash(c.embed_text) for _, chunks in chunked for c in chunks})
+        vectors = self.store.embeddings_by_hash(hashes)
+        report.chunks_reused += len(vectors)
+        missing: dict[str, str] = {}
+        for _, chunks in chunked:
+            for c in chunks:
+                h = embed_hash(c.embed_text)
+                if h not in vectors:
+                    missing.setdefault(h, c.embed_text)
+        if missing:
+            fresh = self.embedder.embed(list(missing.values()))
+            vectors.update({h: v.tolist() for h, v in zip(missing, fresh)})
+            report.chunks_embedded += len(missing)
+        ids, docs, embs, metas = [], [], [], []
+        for item, chunks in chunked:
+            key = item.extra["chunk_key"]
+            for c in chunks:
+                h = embed_hash(c.embed_text)
+                ids.append(f"{key}:{c.index}")
+                docs.append(c.text)
+                embs.append(vectors[h])
+                metas.append(chunk_metadata(item.article, key, c, h))
+        self.store.put_chunks(ids, docs, embs, metas)
+
+    # -- consistency -----------------------------------------------------------------
+
+    def collect_garbage(self, keys: set[str] | None) -> None:
+        """Delete chunks of unreferenced keys; refresh canonical metadata of the rest.
+
+        ``keys=None`` checks every key in the store (after a crash)."""
+        articles = self.store.stored_articles()
+        owners: dict[str, list[StoredArticle]] = defaultdict(list)
+        for record in articles.values():
+            owners[record.chunk_key].append(record)
+        if keys is None:
+            keys = self.store.chunk_keys() | set(owners)
+        keys.discard("")
+        dead = [k for k in keys if k not in owners]
+        if dead:
+            self.store.delete_chunks(self.store.chunk_ids_for_keys(dead))
+        live = sorted(k for k in keys if k in owners)
+        if live:
+            self._refresh_canonical(live, owners)
+
+    def _refresh_canonical(self, keys: list[str], owners) -> None:
+        """Chunk metadata names the key's canonical article: the smallest id using it."""
+        ids, metas = self.store.chunk_records(keys)
+        canonical_ids = {k: min(r.id for r in owners[k]) for k in keys}
+        canon = {a.id: a for a in self.store.get_articles(sorted(set(canonical_ids.values())))}
+        fix_ids, fix_metas = [], []
+        for chunk_id, meta in zip(ids, metas):
+            article = canon.get(canonical_ids.get(meta.get("chunk_key"), ""))
+            if article is None:
+                continue
+            wanted = {**meta, **article_fields(article)}
+            wanted = {k: v for k, v in wanted.items() if v is not None}
+            for k in ("date", "source", "url"):
+                if article_fields(article)[k] is None:
+                    wanted.pop(k, None)
+            if wanted != meta:
+                fix_ids.append(chunk_id)
+                fix_metas.append(wanted)
+        if fix_ids:
+            # Chroma's update merges metadata; a key that must vanish is rewritten whole.
+            got = self.store.chunks.get(ids=fix_ids, include=["documents", "embeddings"])
+            order = {i: n for n, i in enumerate(got["ids"])}
+            self.store.put_chunks(
+                fix_ids,
+                [got["documents"][order[i]] for i in fix_ids],
+                [got["embeddings"][order[i]] for i in fix_ids],
+                fix_metas,
+            )
+
+
+def article_fields(article: Article) -> dict:
+    return {
+        "article_id": article.id,
+        "title": article.title,
+        "date": date_to_int(article.date),
+        "source": article.source,
+        "url": article.url,
+    }
+
+
+def chunk_metadata(article: Article, key: str, chunk: Chunk, text_hash: str) -> dict:
+    meta = {
+        **article_fields(article),
+        "chunk_key": key,
+        "chunk": chunk.index,
+        "start": chunk.start,
+        "end": chunk.end,
+        "tokens": chunk.tokens,
+        "embed_hash": text_hash,
+        "sentences": json.dumps([[s, e] for s, e in chunk.sentences], separators=(",", ":")),
+    }
+    return {k: v for k, v in meta.items() if v is not None}
+
+
+def now_iso() -> str:
+    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+
+
+def _resolve(target: Path) -> Path | None:
+    try:
+        return target.resolve(strict=True)
+    except (OSError, RuntimeError):
+        return None
+
+
+def _root_and_scope(target: Path, known_roots: set[str]) -> tuple[Path, Path]:
+    """The folder ids are relative to, and the part of it this sync may remove from.
+
+    A path inside a folder synced before keeps that folder's ids (syncing a subfolder or
+    one file of it never re-ids its articles)."""
+    for root in sorted(known_roots, key=len):
+        root_path = Path(root)
+        if target == root_path or target.is_relative_to(root_path):
+            return root_path, target
+    if target.is_dir():
+        return target, target
+    return target.parent, target
+
+
+def _in_scope(origin: str, scope: Path) -> bool:
+    return origin == str(scope) or origin.startswith(str(scope) + "/")
+
+
+def _same_stat(record: StoredArticle, entry: FileEntry) -> bool:
+    meta = record.meta
+    return (
+        meta.get("mtime_ns") == str(entry.mtime_ns)
+        and meta.get("size") == entry.size
+        and meta.get("root") == str(entry.root)
+    )
+
+
+def _meta_changed(record: StoredArticle, article: Article) -> bool:
+    from .store import article_metadata
+
+    fresh = article_metadata(article, {})
+    keys = ("title", "source", "url", "date", "authors", "content_hash", "origin")
+    return any(record.meta.get(k) != fresh.get(k) for k in keys)
+
+

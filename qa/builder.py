@@ -1,0 +1,16 @@
+"""One place that builds the index, retriever and assistant from settings.
+
+The CLI, the TUI, the tests and the benchmarks all call these, so they agree on what
+"open the default collection" means (including indexing the bundled seeds on first use).
+"""
+
+from __future__ import annotations
+
+from index import Index, Settings
+
+
+def open_index(settings: Settings, seed: bool = True, progress=None) -> Index:
+    idx = Index.open(settings=settings)
+    if seed:
+        idx.ensure_seeded(progress=progress)
+    return idx
