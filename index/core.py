@@ -12,7 +12,7 @@ from typing import Callable
 from .article import Article
 from .settings import Settings
 from .store import Store, StoreError, connect
-from .sync import Plan, Progress, SyncReport, Syncer, now_iso
+from .sync import Plan, Progress, SyncReport, Syncer, checkpoint, now_iso
 
 
 class SyncBusy(StoreError):
@@ -86,6 +86,7 @@ class Index:
             self.chunker,
             self.embedder,
             max_bytes=int(self.settings.max_file_mb * 1_000_000),
+            batch=self.settings.sync_batch_articles,
         )
 
     # -- syncing ------------------------------------------------------------------------
@@ -104,6 +105,7 @@ class Index:
         started = time.perf_counter()
         report = SyncReport(dry_run=dry_run)
         with self._lock(dry_run):
+            self.store.reconnect()  # another process may have written before we got the lock
             if rebuild and not dry_run:
                 paths = paths or self.roots()
                 self._drop()
@@ -127,6 +129,7 @@ class Index:
         if changes:
             self.store.set_state(qa_sync_started=now_iso())
         syncer.apply(plan, stored, report, progress)
+        checkpoint("before-finish")
         self.store.set_state(qa_sync_started="", qa_last_sync=now_iso(), qa_roots=json.dumps(roots))
         self._after_sync(report)
 
@@ -186,6 +189,7 @@ class Index:
 
     def remove(self, article_id: str) -> None:
         with self._lock(False):
+            self.store.reconnect()
             stored = self.store.stored_articles()
             if article_id not in stored:
                 raise ArticleNotFound(article_id)

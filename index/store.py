@@ -104,6 +104,17 @@ class Store:
         self._chunks = None
         self._articles = None
 
+    def reconnect(self) -> None:
+        """See writes other processes made since we opened (embedded Chroma caches its
+        vector index per process; a stale one fails on ids it has not seen)."""
+        if self.settings.chroma_url:
+            return
+        from chromadb.api.shared_system_client import SharedSystemClient
+
+        SharedSystemClient.clear_system_cache()
+        self.client = connect(self.settings)
+        self.open(create=True)
+
     # -- collections ---------------------------------------------------------------
 
     def exists(self) -> bool:
@@ -218,7 +229,7 @@ class Store:
                 ids=[a.id for a, _ in part],
                 documents=[a.text for a, _ in part],
                 embeddings=[[1.0] for _ in part],  # articles are fetched by id, never by vector
-                metadatas=[article_metadata(a, extra) for a, extra in part],
+                metadatas=[for_upsert(article_metadata(a, extra), ARTICLE_KEYS) for a, extra in part],
             )
 
     def delete_articles(self, ids: list[str]) -> None:
@@ -260,13 +271,16 @@ class Store:
                 ids=ids[first:end],
                 documents=documents[first:end],
                 embeddings=embeddings[first:end],
-                metadatas=metadatas[first:end],
+                metadatas=[for_upsert(m, CHUNK_KEYS) for m in metadatas[first:end]],
             )
 
     def update_chunk_metadata(self, ids: list[str], metadatas: list[dict]) -> None:
         batch = self.max_batch()
         for first in range(0, len(ids), batch):
-            self.chunks.update(ids=ids[first : first + batch], metadatas=metadatas[first : first + batch])
+            part = metadatas[first : first + batch]
+            self.chunks.update(
+                ids=ids[first : first + batch], metadatas=[for_upsert(m, CHUNK_KEYS) for m in part]
+            )
 
     def chunk_records(self, keys: list[str]) -> tuple[list[str], list[dict]]:
         ids: list[str] = []
@@ -305,6 +319,22 @@ class Store:
 
 
 # -- record conversion -----------------------------------------------------------------
+
+
+ARTICLE_KEYS = (
+    "title", "source", "url", "date", "authors", "content_hash", "origin",
+    "root", "mtime_ns", "size", "chunk_key",
+)
+CHUNK_KEYS = (
+    "article_id", "title", "date", "source", "url", "chunk_key", "chunk", "start", "end",
+    "tokens", "embed_hash", "sentences",
+)
+
+
+def for_upsert(meta: dict, keys: tuple[str, ...]) -> dict:
+    """Chroma merges metadata on upsert; a key set to None is deleted. Name every key so
+    a value that went away (an article that lost its date) goes away in the store too."""
+    return {**{k: None for k in keys}, **meta}
 
 
 def article_metadata(article: Article, extra: dict) -> dict:

@@ -18,6 +18,8 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import os
+import signal
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,6 +31,20 @@ from .readers import FileEntry, ReadError, read_entry, scan
 from .store import Store, StoredArticle
 
 ARTICLE_BATCH = 64  # articles chunked and embedded per write batch
+_checkpoints: dict[str, int] = defaultdict(int)
+
+
+def checkpoint(name: str) -> None:
+    """Fault injection for the crash tests: QA_CRASH_AT=name[:n] SIGKILLs this process the
+    n-th time it gets here. Costs one dict lookup otherwise."""
+    wanted = os.environ.get("QA_CRASH_AT")
+    if not wanted:
+        return
+    point, _, count = wanted.partition(":")
+    if point == name:
+        _checkpoints[name] += 1
+        if _checkpoints[name] >= int(count or 1):
+            os.kill(os.getpid(), signal.SIGKILL)
 
 
 @dataclass
@@ -124,8 +140,9 @@ def embed_hash(text: str) -> str:
 
 
 class Syncer:
-    def __init__(self, store: Store, chunker_factory, embedder, max_bytes: int):
+    def __init__(self, store: Store, chunker_factory, embedder, max_bytes: int, batch: int = ARTICLE_BATCH):
         self.store = store
+        self.batch = batch
         self._chunker_factory = chunker_factory
         self.embedder = embedder
         self.max_bytes = max_bytes
@@ -237,12 +254,14 @@ class Syncer:
         pending = list(need.values())
         done: set[str] = set()
         progress("embedding", 0, len(pending))
-        for first in range(0, len(pending), ARTICLE_BATCH):
-            batch = pending[first : first + ARTICLE_BATCH]
+        for first in range(0, len(pending), self.batch):
+            batch = pending[first : first + self.batch]
             self._write_chunks(batch, report)
+            checkpoint("chunks-written")
             complete.update(item.extra["chunk_key"] for item in batch)
             ready = [w for w in writes if w.article.id not in done and w.extra["chunk_key"] in complete]
             self._put_articles(ready, done)
+            checkpoint("articles-written")
             progress("embedding", first + len(batch), len(pending))
         # Articles whose chunks already existed: renames, copies, metadata edits.
         self._put_articles([w for w in writes if w.article.id not in done], done)
@@ -252,8 +271,10 @@ class Syncer:
                 ids=[w.article.id for w in touched],
                 metadatas=[{"mtime_ns": w.extra["mtime_ns"], "size": w.extra["size"]} for w in touched],
             )
+        checkpoint("before-remove")
         if plan.removes:
             self.store.delete_articles(plan.removes)
+        checkpoint("before-gc")
         affected = {w.extra["chunk_key"] for w in writes}
         affected |= {stored[i].chunk_key for i in plan.removes + report.updated if i in stored}
         if affected:
@@ -323,24 +344,12 @@ class Syncer:
             article = canon.get(canonical_ids.get(meta.get("chunk_key"), ""))
             if article is None:
                 continue
-            wanted = {**meta, **article_fields(article)}
-            wanted = {k: v for k, v in wanted.items() if v is not None}
-            for k in ("date", "source", "url"):
-                if article_fields(article)[k] is None:
-                    wanted.pop(k, None)
+            wanted = {k: v for k, v in {**meta, **article_fields(article)}.items() if v is not None}
             if wanted != meta:
                 fix_ids.append(chunk_id)
                 fix_metas.append(wanted)
         if fix_ids:
-            # Chroma's update merges metadata; a key that must vanish is rewritten whole.
-            got = self.store.chunks.get(ids=fix_ids, include=["documents", "embeddings"])
-            order = {i: n for n, i in enumerate(got["ids"])}
-            self.store.put_chunks(
-                fix_ids,
-                [got["documents"][order[i]] for i in fix_ids],
-                [got["embeddings"][order[i]] for i in fix_ids],
-                fix_metas,
-            )
+            self.store.update_chunk_metadata(fix_ids, fix_metas)
 
 
 def article_fields(article: Article) -> dict:

@@ -1,0 +1,287 @@
+"""The index equals a clean build of the same files after any sequence of changes,
+crashes and concurrent syncs; against embedded Chroma and a Chroma server."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+from index import ArticleNotFound, Index, ModelMismatch, SyncBusy
+from tests.conftest import ROOT, cli_env, run_qa, write_corpus
+
+
+def snapshot(idx: Index) -> dict:
+    """Everything stored, but vectors (compared separately, within float noise)."""
+    arts = idx.store.articles_collection.get(include=["metadatas", "documents"])
+    chunks = idx.store.chunks.get(include=["metadatas", "documents"])
+    return {
+        "articles": {i: (m, d) for i, m, d in zip(arts["ids"], arts["metadatas"], arts["documents"])},
+        "chunks": {i: (m, d) for i, m, d in zip(chunks["ids"], chunks["metadatas"], chunks["documents"])},
+    }
+
+
+def vectors(idx: Index) -> dict[str, np.ndarray]:
+    got = idx.store.chunks.get(include=["embeddings"])
+    return {i: np.asarray(v) for i, v in zip(got["ids"], got["embeddings"])}
+
+
+def reopen(settings) -> Index:
+    """Open as a new process would: drop this process's cached view of embedded Chroma."""
+    from chromadb.api.shared_system_client import SharedSystemClient
+
+    SharedSystemClient.clear_system_cache()
+    return Index.open(settings=settings)
+
+
+def clean_build(make_settings, paths) -> Index:
+    idx = Index.open(settings=make_settings())
+    report = idx.sync(paths)
+    assert not report.failed
+    return idx
+
+
+def assert_equal_to_clean_build(idx: Index, make_settings, paths) -> None:
+    clean = clean_build(make_settings, paths)
+    got, want = snapshot(idx), snapshot(clean)
+    assert sorted(got["articles"]) == sorted(want["articles"])
+    assert sorted(got["chunks"]) == sorted(want["chunks"])
+    for part in ("articles", "chunks"):
+        for key, value in want[part].items():
+            assert got[part][key] == value, (part, key)
+    got_v, want_v = vectors(idx), vectors(clean)
+    for chunk_id, vector in want_v.items():
+        assert float(np.dot(vector, got_v[chunk_id])) > 0.9999
+
+
+def test_sync_sequence_equals_clean_build(make_settings, tmp_path):
+    folder = tmp_path / "news"
+    files = write_corpus(folder, count=8)
+    idx = Index.open(settings=make_settings())
+    first = idx.sync([folder])
+    assert len(first.added) == 8 and not first.failed
+    n_chunks = idx.status()["chunks"]
+    assert n_chunks >= 8
+
+    # edit one, delete one, rename one, add one, copy one under a new name
+    files["article-001.txt"].write_text("Edited\n\nTokyo expects nothing at all from this meeting.\n")
+    files["article-002.txt"].unlink()
+    files["article-003.txt"].rename(folder / "renamed-003.txt")
+    write_corpus(folder, count=1, offset=20)
+    shutil.copy(files["article-004.txt"], folder / "copy-of-004.txt")
+    second = idx.sync([folder])
+    assert second.updated == ["article-001.txt"]
+    assert set(second.removed) == {"article-002.txt", "article-003.txt"}
+    assert set(second.added) == {"renamed-003.txt", "article-020.txt", "copy-of-004.txt"}
+    # the renamed and the copied article reuse the vectors already stored
+    assert second.chunks_embedded <= 3
+    assert_equal_to_clean_build(idx, make_settings, [folder])
+
+    # re-sync with nothing changed: nothing touched
+    third = idx.sync([folder])
+    assert (third.added, third.updated, third.removed) == ([], [], [])
+    assert len(third.unchanged) == 9
+    assert_equal_to_clean_build(idx, make_settings, [folder])
+
+
+def test_same_text_under_two_names_is_stored_once(make_settings, tmp_path):
+    folder = tmp_path / "news"
+    files = write_corpus(folder, count=2)
+    shutil.copy(files["article-000.txt"], folder / "zz-copy.txt")
+    idx = Index.open(settings=make_settings())
+    idx.sync([folder])
+    chunks = idx.store.chunks.get(include=["documents", "metadatas"])
+    assert len(chunks["documents"]) == len(set(chunks["documents"]))
+    assert idx.article("zz-copy.txt").text == idx.article("article-000.txt").text
+    # the canonical owner of the shared chunks is the smallest id; deleting it hands them on
+    owners = {m["article_id"] for m in chunks["metadatas"]}
+    assert "zz-copy.txt" not in owners
+    files["article-000.txt"].unlink()
+    idx.sync([folder])
+    owners = {m["article_id"] for m in idx.store.chunks.get(include=["metadatas"])["metadatas"]}
+    assert "zz-copy.txt" in owners
+    assert_equal_to_clean_build(idx, make_settings, [folder])
+
+
+def test_removal_is_scoped_to_the_synced_folder(make_settings, tmp_path):
+    a, b = tmp_path / "a", tmp_path / "b"
+    write_corpus(a, count=2)
+    (b / "sub").mkdir(parents=True)
+    (b / "sub" / "only-in-b.txt").write_text("Only in B\n\nLavrov spoke in Beijing about missile defence.\n")
+    idx = Index.open(settings=make_settings())
+    idx.sync([a])
+    idx.sync([b])
+    assert {x.id for x in idx.articles()} == {"article-000.txt", "article-001.txt", "sub/only-in-b.txt"}
+    # syncing b again (now empty) removes only b's article
+    (b / "sub" / "only-in-b.txt").unlink()
+    report = idx.sync([b])
+    assert report.removed == ["sub/only-in-b.txt"]
+    assert {x.id for x in idx.articles()} == {"article-000.txt", "article-001.txt"}
+    # a file of a synced folder keeps the folder's id when synced alone
+    (a / "article-000.txt").write_text("Changed\n\nNew text about Sochi and the islands.\n")
+    report = idx.sync([a / "article-000.txt"])
+    assert report.updated == ["article-000.txt"] and not report.removed
+    # no paths: every folder synced before
+    report = idx.sync()
+    assert not report.failed and len(report.unchanged) == 2
+
+
+def test_unchanged_sync_does_not_load_the_model(make_settings, tmp_path):
+    folder = tmp_path / "news"
+    write_corpus(folder, count=3)
+    settings = make_settings()
+    Index.open(settings=settings).sync([folder])
+    fresh = Index.open(settings=settings)
+    report = fresh.sync([folder])
+    assert len(report.unchanged) == 3
+    loaded = set(fresh.embedder.__dict__)
+    assert not loaded & {"_session", "_st_model", "tokenizer"}, loaded
+
+
+def test_dry_run_changes_nothing(make_settings, tmp_path):
+    folder = tmp_path / "news"
+    files = write_corpus(folder, count=3)
+    idx = Index.open(settings=make_settings())
+    idx.sync([folder])
+    before = snapshot(idx)
+    files["article-000.txt"].unlink()
+    write_corpus(folder, count=1, offset=9)
+    report = idx.sync([folder], dry_run=True)
+    assert report.removed == ["article-000.txt"] and report.added == ["article-009.txt"]
+    assert snapshot(idx) == before
+
+
+def test_rebuild_and_remove(make_settings, tmp_path):
+    folder = tmp_path / "news"
+    write_corpus(folder, count=3)
+    idx = Index.open(settings=make_settings())
+    idx.sync([folder])
+    report = idx.sync(rebuild=True)
+    assert len(report.added) == 3
+    idx.remove("article-001.txt")
+    assert {a.id for a in idx.articles()} == {"article-000.txt", "article-002.txt"}
+    with pytest.raises(ArticleNotFound):
+        idx.article("article-001.txt")
+    keys = {m["chunk_key"] for m in idx.store.chunks.get(include=["metadatas"])["metadatas"]}
+    assert keys == {r.chunk_key for r in idx.store.stored_articles().values()}
+
+
+def test_another_model_is_a_clear_error(make_settings, tmp_path):
+    settings = make_settings()
+    idx = Index.open(settings=settings)
+    idx.store.chunks.modify(metadata={"qa_schema": 1, "qa_model": "BAAI/bge-small-en", "qa_dim": 384})
+    with pytest.raises(ModelMismatch, match="rebuild"):
+        Index.open(settings=settings)
+    result = run_qa(["status"], settings)
+    assert result.returncode == 1
+    assert result.stderr.count("\n") == 1 and "qa index --rebuild" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+# -- crashes and concurrency -----------------------------------------------------------
+
+CRASH_POINTS = ["chunks-written:2", "articles-written:1", "before-remove", "before-gc", "before-finish"]
+
+
+@pytest.mark.parametrize("point", CRASH_POINTS)
+def test_sigkill_then_resync_equals_clean_build(make_settings, tmp_path, point):
+    folder = tmp_path / "news"
+    files = write_corpus(folder, count=6)
+    settings = make_settings(sync_batch_articles=2)
+    Index.open(settings=settings).sync([folder])
+    # a second round of changes, killed part way
+    for name in ("article-000.txt", "article-001.txt"):
+        files[name].write_text(f"Rewritten {name}\n\nJapan hopes for a deal on the islands.\n")
+    files["article-005.txt"].unlink()
+    write_corpus(folder, count=4, offset=30)
+    killed = run_qa(["index", str(folder)], settings, QA_CRASH_AT=point, QA_SYNC_BATCH_ARTICLES="2")
+    assert killed.returncode == -9, killed.stderr
+    again = run_qa(["index", "--json", str(folder)], settings)
+    assert again.returncode == 0, again.stderr
+    assert_equal_to_clean_build(reopen(settings), make_settings, [folder])
+
+
+def test_sigkill_at_random_moments(make_settings, tmp_path):
+    folder = tmp_path / "news"
+    write_corpus(folder, count=24)
+    settings = make_settings(sync_batch_articles=2)
+    for delay in (1.5, 2.5, 3.5):
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "qa.cli", "index", "--rebuild", str(folder)],
+            env=cli_env(settings, QA_SYNC_BATCH_ARTICLES="2"),
+            cwd=ROOT,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        time.sleep(delay)
+        proc.kill()
+        proc.wait()
+    final = run_qa(["index", str(folder)], settings)
+    assert final.returncode == 0, final.stderr
+    assert_equal_to_clean_build(reopen(settings), make_settings, [folder])
+
+
+def test_second_sync_waits_its_turn(make_settings, tmp_path):
+    from filelock import FileLock
+
+    folder = tmp_path / "news"
+    write_corpus(folder, count=2)
+    settings = make_settings()
+    Index.open(settings=settings)
+    held = FileLock(str(settings.data_dir / "locks" / f"{settings.store_key}.lock"))
+    with held:
+        busy = run_qa(["index", str(folder)], settings)
+        with pytest.raises(SyncBusy):
+            Index.open(settings=settings).sync([folder])
+    assert busy.returncode == 75
+    assert "another sync" in busy.stderr and busy.stderr.count("\n") == 1
+    assert Index.open(settings=settings).status()["articles"] == 0
+
+
+def test_two_syncs_at_once_never_duplicate(make_settings, tmp_path):
+    folder = tmp_path / "news"
+    write_corpus(folder, count=12)
+    settings = make_settings()
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-m", "qa.cli", "index", "--json", str(folder)],
+            env=cli_env(settings),
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(2)
+    ]
+    results = [(p.wait(120), p.stderr.read()) for p in procs]
+    codes = sorted(code for code, _ in results)
+    assert codes in ([0, 0], [0, 75]), results
+    assert_equal_to_clean_build(reopen(settings), make_settings, [folder])
+
+
+@pytest.mark.parametrize("store_kind", ["embedded"], indirect=False)
+def test_works_with_the_network_cut(make_settings, tmp_path):
+    if not shutil.which("unshare") or subprocess.run(["unshare", "-n", "true"]).returncode != 0:
+        pytest.skip("unshare -n is not permitted here")
+    folder = tmp_path / "news"
+    write_corpus(folder, count=2)
+    settings = make_settings()
+    Index.open(settings=settings).embedder.load()  # export the ONNX model beforehand
+    env = cli_env(settings)
+    result = subprocess.run(
+        ["unshare", "-n", sys.executable, "-m", "qa.cli", "index", "--json", str(folder)],
+        env=env, cwd=ROOT, capture_output=True, text=True, timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    assert '"added": 2' in result.stdout
+
+
+def test_telemetry_is_off(make_settings):
+    idx = Index.open(settings=make_settings())
+    assert idx.store.client.get_settings().anonymized_telemetry is False
+    assert os.environ.get("ANONYMIZED_TELEMETRY") == "False"
