@@ -199,8 +199,8 @@ def detect_text_header(text: str) -> tuple[str | None, str | None]:
         line = line.strip()
         if not line:
             continue
-        if len(line) > 160 or (len(line.split()) > 20) or line.endswith((".", "?", "!", ":", ";")) and len(line.split()) > 12:
-            break
+        if len(line) > 160 or len(line.split()) > 20 or line.endswith((".", ";", ",")):
+            break  # prose: the body has begun
         header.append(line)
     date = next((parse_date(line) for line in header if is_date_line(line)), None)
     candidates = [

@@ -106,11 +106,11 @@ def cli_env(settings: Settings, **extra) -> dict:
         "QA_MODEL_CACHE_DIR": str(settings.model_cache_dir),
         "QA_COLLECTION": settings.collection,
         "ANONYMIZED_TELEMETRY": "False",
-        **extra,
     }
     env.pop("QA_CHROMA_URL", None)
     if settings.chroma_url:
         env["QA_CHROMA_URL"] = settings.chroma_url
+    env.update(extra)
     return env
 
 

@@ -1,0 +1,60 @@
+"""Chunks fit the model, point at exact spans, follow sentences; the ONNX backend gives
+the same vectors as sentence-transformers."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from index.chunking import Chunker, load_tokenizer, sentence_spans
+from index.embedding import Embedder, model_path
+from tests.conftest import SEED
+
+
+@pytest.fixture(scope="module")
+def tokenizer():
+    return load_tokenizer(str(model_path()))
+
+
+def test_chunks_fit_the_model_and_point_at_exact_spans(tokenizer):
+    text = SEED.read_text(encoding="utf-8") * 3
+    chunker = Chunker(tokenizer, max_tokens=200, overlap_tokens=40)
+    chunks = chunker.chunk("Putin’s New Eastward Pivot", text)
+    assert len(chunks) > 3
+    ends = {e for _, e in sentence_spans(text)}
+    for c in chunks:
+        assert text[c.start : c.end] == c.text
+        pieces = len(tokenizer.encode(c.embed_text).ids)  # with [CLS] and [SEP]
+        assert pieces <= 256 and c.tokens <= 200
+        assert c.embed_text.startswith("Putin’s New Eastward Pivot\n")
+        assert c.end in ends  # chunks end where sentences end
+    # consecutive chunks overlap by at most the overlap budget and leave no text out
+    for a, b in zip(chunks, chunks[1:]):
+        if b.start >= a.end:
+            assert not text[a.end : b.start].strip()
+        else:
+            assert len(tokenizer.encode(text[b.start : a.end], add_special_tokens=False).ids) <= 40
+    assert chunks[0].start == 0 and chunks[-1].end == len(text.rstrip())
+
+
+def test_one_huge_sentence_is_cut_at_word_ends(tokenizer):
+    text = "word " * 2000 + "end."
+    chunks = Chunker(tokenizer, max_tokens=120, overlap_tokens=0).chunk("", text)
+    assert len(chunks) >= 16
+    for c in chunks:
+        assert len(tokenizer.encode(c.embed_text).ids) <= 122
+        assert text[c.start : c.end] == c.text and not c.text.startswith(" ")
+
+
+def test_onnx_gives_the_same_vectors_as_sentence_transformers(model_cache):
+    texts = [
+        "What does Japan expect from Sochi?",
+        SEED.read_text(encoding="utf-8")[:1200],
+        "Lavrov and Wang condemned THAAD.",
+        "word " * 400,  # longer than 256 pieces: both truncate the same way
+    ]
+    onnx = Embedder("onnx", cache_dir=model_cache, batch_size=2).embed(texts)
+    reference = Embedder("sentence-transformers").embed(texts)
+    cosines = (onnx * reference).sum(axis=1)
+    assert onnx.shape == (4, 384)
+    assert np.all(cosines >= 0.999), cosines

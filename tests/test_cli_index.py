@@ -1,0 +1,95 @@
+"""`qa index` and `qa status` as a user runs them: JSON contracts, bad input, exit codes."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import pytest
+
+from tests.conftest import SEED, run_qa, write_corpus
+
+
+@pytest.fixture
+def settings(embedded_settings):
+    return embedded_settings
+
+
+def test_index_json_report_and_status(settings, tmp_path):
+    folder = tmp_path / "news"
+    write_corpus(folder, count=3)
+    result = run_qa(["index", "--json", str(folder)], settings)
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert {k: report[k] for k in ("added", "updated", "unchanged", "removed", "failed")} == {
+        "added": 3, "updated": 0, "unchanged": 0, "removed": 0, "failed": [],
+    }
+    status = json.loads(run_qa(["status", "--json"], settings).stdout)
+    assert status["collection"] == "default" and status["articles"] == 3
+    assert status["chunks"] >= 3 and status["model"].endswith("all-MiniLM-L6-v2")
+    assert status["where"].startswith(str(settings.data_dir)) and status["last_sync"]
+
+
+def test_first_use_indexes_the_seeds(settings):
+    result = run_qa(["status", "--json"], settings)
+    assert result.returncode == 0, result.stderr
+    status = json.loads(result.stdout)
+    assert status["articles"] == 1 and status["roots"][0].endswith("seeds")
+
+
+def test_bad_input_is_reported_and_nothing_indexed_is_lost(settings, tmp_path):
+    folder = tmp_path / "news"
+    files = write_corpus(folder, count=2)
+    assert run_qa(["index", str(folder)], settings).returncode == 0
+    # now break things: one good file turns binary, bad files arrive, one good one arrives
+    files["article-000.txt"].write_bytes(b"\x00\xff" * 50)
+    (folder / "empty.txt").write_bytes(b"")
+    (folder / "latin1.txt").write_bytes("déjà vu".encode("latin-1"))
+    (folder / "huge.txt").write_bytes(b"a " * 25_000_000)  # 50 MB
+    (folder / "broken.html").write_bytes(b"<html><body><div><p>\x00\x00<<<>>>")
+    (folder / "lines.jsonl").write_text('{"id": "j1", "title": "J", "text": "Japan and Russia met."}\n{oops\n')
+    (folder / "loop.txt").symlink_to(folder / "loop.txt")
+    if os.geteuid() != 0:
+        locked = folder / "locked.txt"
+        locked.write_text("Secret\n\ntext.\n")
+        locked.chmod(0)
+    write_corpus(folder, count=1, offset=7)
+    result = run_qa(["index", "--json", str(folder), str(tmp_path / "missing")], settings)
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    report = json.loads(result.stdout)
+    reasons = {f["path"].rsplit("/", 1)[-1]: f["reason"] for f in report["failed"]}
+    assert "binary" in reasons["article-000.txt"]
+    assert reasons["empty.txt"] == "empty file"
+    assert "UTF-8" in reasons["latin1.txt"]
+    assert "too large" in reasons["huge.txt"]
+    assert "HTML" in reasons["broken.html"]
+    assert "invalid JSON" in reasons["lines.jsonl:2"]
+    assert reasons["loop.txt"] == "symbolic link loop"
+    assert reasons["missing"] == "no such file or directory"
+    assert all("\n" not in r for r in reasons.values())
+    assert report["added"] == 2  # j1 and article-007
+    status = json.loads(run_qa(["status", "--json"], settings).stdout)
+    assert status["articles"] == 4  # article-000 kept as it was, 001, j1, 007
+    human = run_qa(["index", str(folder)], settings)
+    assert human.returncode == 1
+    assert all(line.startswith("failed: ") for line in human.stderr.splitlines())
+
+
+def test_dry_run_prints_the_plan(settings, tmp_path):
+    folder = tmp_path / "news"
+    write_corpus(folder, count=2)
+    result = run_qa(["index", "--dry-run", str(folder)], settings)
+    assert result.returncode == 0
+    assert "would add: article-000.txt" in result.stdout
+    status = json.loads(run_qa(["status", "--json", "--collection", "other"], settings).stdout)
+    assert status["articles"] == 0
+
+
+def test_usage_errors_are_one_line(settings):
+    result = run_qa(["index", "--collection", "bad name!", str(SEED)], settings)
+    assert result.returncode == 2 and "collection" in result.stderr
+    down = run_qa(["status"], settings, QA_CHROMA_URL="http://127.0.0.1:9")
+    assert down.returncode == 1
+    assert down.stderr.startswith("qa: error: cannot reach the Chroma server")
+    assert down.stderr.count("\n") == 1

@@ -1,0 +1,113 @@
+"""Readers turn real files into articles with stable ids, metadata and a content hash;
+bad files give a one-line reason."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from index.readers import ReadError, read_entry, scan
+from tests.conftest import SEED
+
+
+def read(path: Path):
+    found = scan(path)
+    assert not found.failures, found.failures
+    return read_entry(found.files[0], max_bytes=10_000_000)
+
+
+def test_seed_text_title_from_first_lines():
+    article = read(SEED).articles[0]
+    assert article.id == "putins-new-eastward-pivot.txt"
+    assert article.title == "Putin’s New Eastward Pivot"
+    assert article.text == SEED.read_text(encoding="utf-8")
+    assert len(article.content_hash) == 64
+
+
+def test_text_date_and_byline(tmp_path):
+    path = tmp_path / "a.txt"
+    path.write_text("Floods hit the coast\nBy Jane Roe\nJune 17, 2022\n\nRain fell for days. Rivers rose.\n")
+    article = read(path).articles[0]
+    assert (article.title, article.date) == ("Floods hit the coast", "2022-06-17")
+
+
+def test_markdown_front_matter(tmp_path):
+    path = tmp_path / "m.md"
+    path.write_text(
+        "---\ntitle: Sochi talks\ndate: 2016-05-06\nsource: EDM\nurl: https://example.org/a\n"
+        "authors: [Pavel Baev]\n---\n\nAbe met Putin in Sochi.\n"
+    )
+    article = read(path).articles[0]
+    assert article.title == "Sochi talks" and article.date == "2016-05-06"
+    assert article.source == "EDM" and article.url == "https://example.org/a"
+    assert article.authors == ["Pavel Baev"]
+    assert article.text.strip() == "Abe met Putin in Sochi."
+
+
+def test_html_main_text_and_metadata(tmp_path):
+    body = " ".join(["Japanese authorities assume Russia's crisis will make Putin flexible."] * 8)
+    path = tmp_path / "page.html"
+    path.write_text(
+        "<html><head><title>Abe goes to Sochi | Example News</title>"
+        '<meta property="og:site_name" content="Example News">'
+        '<meta name="date" content="2016-05-01"></head><body>'
+        "<nav><a href='/'>Home</a> <a href='/world'>World</a></nav>"
+        f"<article><h1>Abe goes to Sochi</h1><p>{body}</p><p>{body}</p></article>"
+        "<footer>Copyright Example News. Subscribe now!</footer></body></html>"
+    )
+    article = read(path).articles[0]
+    assert "Putin flexible" in article.text
+    assert "Subscribe now" not in article.text and "Home" not in article.text
+    assert article.date == "2016-05-01"
+    assert "Sochi" in article.title
+
+
+def test_jsonl_lines_keep_their_ids_and_broken_lines_are_reported(tmp_path):
+    path = tmp_path / "c.jsonl"
+    good = {"id": "x1", "title": "T", "text": "Hello. World.", "date": "2022-06-17", "url": None, "source": "cnn"}
+    path.write_text(json.dumps(good) + "\n{not json\n" + json.dumps({"id": "x2"}) + "\n")
+    result = read(path)
+    assert [a.id for a in result.articles] == ["x1"]
+    assert result.articles[0].date == "2022-06-17" and result.articles[0].source == "cnn"
+    reasons = dict(result.failures)
+    assert "invalid JSON" in reasons[f"{path}:2"]
+    assert reasons[f"{path}:3"] == "missing 'text'"
+
+
+@pytest.mark.parametrize(
+    "name, content, reason",
+    [
+        ("empty.txt", b"", "empty file"),
+        ("binary.txt", b"\x00\x01\x02" * 100, "binary file"),
+        ("latin1.txt", "café au lait".encode("latin-1"), "not valid UTF-8"),
+        ("front.md", b"---\ntitle: [unclosed\n---\nbody\n", "malformed YAML front matter"),
+        ("nothing.html", b"<html><body><script>var a=1;</script></body></html>", "no article text"),
+    ],
+)
+def test_bad_files_give_one_line_reasons(tmp_path, name, content, reason):
+    path = tmp_path / name
+    path.write_bytes(content)
+    with pytest.raises(ReadError) as info:
+        read(path)
+    assert reason in str(info.value) and "\n" not in str(info.value)
+
+
+def test_scan_reports_loops_missing_and_special_files(tmp_path):
+    (tmp_path / "ok.txt").write_text("Fine\n\nA sentence.\n")
+    (tmp_path / "self.txt").symlink_to(tmp_path / "self.txt")
+    (tmp_path / "dangling.txt").symlink_to(tmp_path / "nowhere.txt")
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "up").symlink_to(tmp_path)
+    import os
+
+    os.mkfifo(tmp_path / "pipe.txt")
+    found = scan(tmp_path)
+    assert [f.rel for f in found.files] == ["ok.txt"]
+    reasons = {Path(p).name: r for p, r in found.failures}
+    assert reasons["self.txt"] == "symbolic link loop"
+    assert reasons["dangling.txt"] == "broken symbolic link"
+    assert "loop" in reasons["up"]
+    assert reasons["pipe.txt"] == "not a regular file"
+    assert scan(tmp_path / "missing").failures == [(str(tmp_path / "missing"), "no such file or directory")]
