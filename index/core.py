@@ -124,17 +124,39 @@ class Index:
         return report
 
     def _apply(self, syncer: Syncer, plan: Plan, stored, report: SyncReport, progress: Progress):
-        changes = bool(plan.writes or plan.removes)
+        changes = bool(plan.writes or plan.removes) or report.repaired
         roots = sorted(set(self.roots()) | plan.roots)
         if changes:
-            self.store.set_state(qa_sync_started=now_iso())
+            self._begin_write()
         syncer.apply(plan, stored, report, progress)
         checkpoint("before-finish")
-        self.store.set_state(qa_sync_started="", qa_last_sync=now_iso(), qa_roots=json.dumps(roots))
-        self._after_sync(report)
+        self.store.set_state(
+            qa_sync_started="",
+            qa_last_sync=now_iso(),
+            qa_roots=json.dumps(roots),
+            qa_generation=self.generation() + (1 if changes else 0),
+        )
+        self.ensure_lexical()
 
-    def _after_sync(self, report: SyncReport) -> None:
-        """Hook for indexes kept beside the collection (the lexical index)."""
+    def _begin_write(self) -> None:
+        # The generation moves at the start and the end of every write, so the lexical
+        # index notices a change even when the writer dies half way.
+        self.store.set_state(qa_sync_started=now_iso(), qa_generation=self.generation() + 1)
+
+    def generation(self) -> int:
+        return int(self.store.state().get("qa_generation") or 0)
+
+    @cached_property
+    def lexical(self):
+        from .lexical import LexicalIndex
+
+        return LexicalIndex(self.settings.data_dir / "lexical" / f"{self.settings.store_key}.sqlite")
+
+    def ensure_lexical(self) -> None:
+        """Bring the lexical index in step with the collection if a write moved it."""
+        marker = str(self.generation())
+        if self.lexical.synced_to() != marker:
+            self.lexical.sync_from(self.store, marker)
 
     @contextmanager
     def _lock(self, dry_run: bool):
@@ -160,8 +182,10 @@ class Index:
             lock.release()
 
     def _drop(self) -> None:
+        generation = self.generation()
         self.store.drop()
         self.store.open(create=True)
+        self.store.set_state(qa_generation=generation + 1)
 
     def roots(self) -> list[str]:
         raw = self.store.state().get("qa_roots")
@@ -187,18 +211,25 @@ class Index:
         ids = sorted(self.store.stored_articles())
         return self.store.get_articles(ids)
 
+    def canonical_ids(self) -> dict[str, str]:
+        """article id -> the id its shared chunks are filed under (same text, smallest id)."""
+        stored = self.store.stored_articles()
+        first: dict[str, str] = {}
+        for article_id in sorted(stored):
+            first.setdefault(stored[article_id].chunk_key, article_id)
+        return {i: first[r.chunk_key] for i, r in stored.items()}
+
     def remove(self, article_id: str) -> None:
         with self._lock(False):
             self.store.reconnect()
             stored = self.store.stored_articles()
             if article_id not in stored:
                 raise ArticleNotFound(article_id)
-            self.store.set_state(qa_sync_started=now_iso())
+            self._begin_write()
             self.store.delete_articles([article_id])
             self._syncer().collect_garbage({stored[article_id].chunk_key})
-            self.store.set_state(qa_sync_started="")
-            report = SyncReport(removed=[article_id])
-            self._after_sync(report)
+            self.store.set_state(qa_sync_started="", qa_generation=self.generation() + 1)
+            self.ensure_lexical()
 
     def status(self) -> dict:
         articles, chunks = self.store.counts()

@@ -2,3 +2,7 @@
 
 Never imports the UI (``textual`` or ``tui``).
 """
+
+from .retrieval import Passage, Retriever, SearchError, Weights
+
+__all__ = ["Passage", "Retriever", "SearchError", "Weights"]

@@ -7,6 +7,9 @@ The CLI, the TUI, the tests and the benchmarks all call these, so they agree on 
 from __future__ import annotations
 
 from index import Index, Settings
+from index.core import settings_with as settings_for
+
+__all__ = ["open_index", "open_retriever", "settings_for"]
 
 
 def open_index(settings: Settings, seed: bool = True, progress=None) -> Index:
@@ -14,3 +17,9 @@ def open_index(settings: Settings, seed: bool = True, progress=None) -> Index:
     if seed:
         idx.ensure_seeded(progress=progress)
     return idx
+
+
+def open_retriever(settings: Settings, seed: bool = True):
+    from .retrieval import Retriever
+
+    return Retriever(open_index(settings, seed=seed))

@@ -161,6 +161,111 @@ def status_command(as_json=False, settings=None):
         click.echo("     note: the last sync was interrupted; the next sync repairs it")
 
 
+# -- search --------------------------------------------------------------------------
+
+
+@cli.command("search")
+@click.argument("query", required=False)
+@click.option("-k", "k", default=5, show_default=True, type=click.IntRange(1, 100), help="Passages to return.")
+@click.option("--since", help="Only articles dated on or after this day (YYYY-MM-DD).")
+@click.option("--until", help="Only articles dated on or before this day (YYYY-MM-DD).")
+@click.option("--source", "sources", multiple=True, help="Only this source (repeatable).")
+@click.option("--batch", type=click.File("r"), help='JSONL of {"id", "question"}; one JSON line out per query.')
+@click.option("--json", "as_json", is_flag=True, help='Print {"query", "passages": [...]}.')
+@store_options
+@friendly_errors
+def search_command(query, k, since, until, sources, batch, as_json, settings):
+    """Find the passages that best match QUERY (hybrid dense + BM25)."""
+    from .builder import open_retriever
+    from .retrieval import SearchError
+
+    if not query and not batch:
+        raise click.UsageError("give a QUERY or --batch FILE")
+    retriever = open_retriever(settings)
+    filters = {"k": k, "since": since, "until": until, "sources": list(sources) or None}
+    try:
+        if batch:
+            run_batch(retriever, batch, filters)
+            return
+        passages = retriever.search(query, **filters)
+    except SearchError as exc:
+        fail(str(exc))
+    if as_json:
+        echo_json({"query": query, "passages": [p.to_dict() for p in passages]})
+        return
+    if not passages:
+        click.echo("no passages found")
+    for n, p in enumerate(passages, start=1):
+        meta = " · ".join(x for x in (p.date, p.source) if x)
+        click.echo(f"[{n}] {p.title}" + (f"  ({meta})" if meta else ""))
+        click.echo(f"    {p.article_id} @ {p.start}-{p.end}  score {p.score:.4f}")
+        click.echo("    " + " ".join(p.text.split())[:300])
+        click.echo()
+
+
+def run_batch(retriever, lines, filters) -> None:
+    from .retrieval import SearchError
+
+    for lineno, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            item = json.loads(line)
+            question = item["question"]
+            passages = retriever.search(question, **filters)
+            out = {"id": item.get("id"), "query": question, "passages": [p.to_dict() for p in passages]}
+        except (json.JSONDecodeError, KeyError, TypeError) as exc:
+            out = {"id": None, "line": lineno, "error": f"bad input line: {exc}"}
+        except SearchError as exc:
+            out = {"id": item.get("id"), "line": lineno, "error": str(exc)}
+        click.echo(json.dumps(out, ensure_ascii=False))
+
+
+# -- eval ----------------------------------------------------------------------------
+
+
+@cli.command("eval")
+@click.argument("folder", type=click.Path(path_type=Path))
+@click.option("-k", "k", default=10, show_default=True, type=click.IntRange(1, 100))
+@click.option("--limit", type=int, help="Only the first N questions.")
+@click.option("--json", "as_json", is_flag=True, help="Print the scores as JSON.")
+@store_options
+@friendly_errors
+def eval_command(folder, k, limit, as_json, settings):
+    """Measure retrieval on an eval set (corpus.jsonl + questions.jsonl in FOLDER).
+
+    The corpus is synced into its own collection (eval-<folder name>) unless --collection
+    is given."""
+    from index import Index
+
+    from .evaluation import EvalSetError, corpus_path, eval_collection_name, evaluate_retriever, load_questions
+    from .progress import sync_progress
+    from .retrieval import Retriever
+
+    try:
+        questions = load_questions(folder)[:limit] if limit else load_questions(folder)
+        corpus = corpus_path(folder)
+    except EvalSetError as exc:
+        fail(str(exc))
+    if settings.collection == "default" and "QA_COLLECTION" not in os.environ:
+        settings = make_settings(**{**settings.model_dump(), "collection": eval_collection_name(folder)})
+    idx = Index.open(settings=settings)
+    with sync_progress(enabled=sys.stderr.isatty() and not as_json) as progress:
+        report = idx.sync([corpus], progress=progress)
+    if report.failed:
+        click.echo(f"note: {len(report.failed)} corpus lines could not be indexed", err=True)
+    retriever = Retriever(idx)
+    retriever.warm_up()
+    scores = evaluate_retriever(retriever, questions, k=k)
+    data = {"set": str(folder), "collection": settings.collection, "retrieval": scores.to_dict()}
+    if as_json:
+        echo_json(data)
+        return
+    click.echo(f"{folder} ({scores.questions} questions with gold articles, collection {settings.collection})")
+    for key, value in scores.to_dict().items():
+        click.echo(f"{key:>15}: {value}")
+
+
 def main() -> None:
     cli(prog_name="qa")
 

@@ -1,0 +1,123 @@
+"""The lexical index: SQLite FTS5 (BM25 ranking, Porter stemming) beside the collection.
+
+It mirrors the chunk collection (id, text and the filter fields) and is brought in step
+after every sync by a diff against Chroma: only changed rows are written, and a sync
+that died half way is healed by the next diff. Filters run inside the SQL query, before
+the top k is taken.
+"""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+from pathlib import Path
+
+_SCHEMA = """
+CREATE VIRTUAL TABLE IF NOT EXISTS fts USING fts5(
+    text, chunk_id UNINDEXED, article_id UNINDEXED, date UNINDEXED, source UNINDEXED,
+    tokenize = 'porter unicode61 remove_diacritics 2'
+);
+CREATE TABLE IF NOT EXISTS state (key TEXT PRIMARY KEY, value TEXT);
+"""
+_WORD = re.compile(r"[^\W_]+(?:['’][^\W_]+)?", re.UNICODE)
+# Words that carry no topic; FTS5 has no stop list of its own.
+STOPWORDS = frozenset(
+    """a about above after again against all am an and any are as at be because been before
+    being below between both but by can could did do does doing down during each few for from
+    further had has have having he her here hers herself him himself his how i if in into is
+    it its itself just me more most my myself no nor not now of off on once only or other our
+    ours ourselves out over own same she should so some such than that the their theirs them
+    themselves then there these they this those through to too under until up very was we were
+    what when where which while who whom why will with would you your yours yourself
+    yourselves what's who's recently week this last new said says""".split()
+)
+
+
+class LexicalIndex:
+    def __init__(self, path: Path):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.path = path
+        self.db = sqlite3.connect(str(path), check_same_thread=False)
+        self.db.executescript(_SCHEMA)
+
+    def close(self) -> None:
+        self.db.close()
+
+    # -- keeping in step --------------------------------------------------------------
+
+    def synced_to(self) -> str | None:
+        row = self.db.execute("SELECT value FROM state WHERE key = 'synced_to'").fetchone()
+        return row[0] if row else None
+
+    def sync_from(self, store, marker: str) -> tuple[int, int]:
+        """Make the rows equal to the chunk collection; returns (written, deleted)."""
+        wanted: dict[str, tuple] = {}
+        for ids, metas, _ in store._pages(store.chunks, include=["metadatas"]):
+            for chunk_id, meta in zip(ids, metas):
+                meta = meta or {}
+                wanted[chunk_id] = (meta.get("article_id"), meta.get("date"), meta.get("source"))
+        have = {
+            row[0]: (row[1], row[2], row[3])
+            for row in self.db.execute("SELECT chunk_id, article_id, date, source FROM fts")
+        }
+        stale = [i for i, fields in have.items() if wanted.get(i) != fields]
+        fresh = [i for i, fields in wanted.items() if have.get(i) != fields]
+        with self.db:
+            self.db.executemany("DELETE FROM fts WHERE chunk_id = ?", [(i,) for i in stale])
+            for first in range(0, len(fresh), 1000):
+                part = fresh[first : first + 1000]
+                got = store.chunks.get(ids=part, include=["documents"])
+                self.db.executemany(
+                    "INSERT INTO fts (text, chunk_id, article_id, date, source) VALUES (?, ?, ?, ?, ?)",
+                    [(doc, i, *wanted[i]) for i, doc in zip(got["ids"], got["documents"])],
+                )
+            self.db.execute(
+                "INSERT OR REPLACE INTO state (key, value) VALUES ('synced_to', ?)", (marker,)
+            )
+        return len(fresh), len(stale)
+
+    def count(self) -> int:
+        return self.db.execute("SELECT count(*) FROM fts").fetchone()[0]
+
+    # -- searching --------------------------------------------------------------------
+
+    def search(
+        self,
+        query: str,
+        k: int,
+        sources: list[str] | None = None,
+        since: int | None = None,
+        until: int | None = None,
+        article_ids: list[str] | None = None,
+    ) -> list[tuple[str, float]]:
+        """(chunk_id, bm25 score; higher is better), best first."""
+        terms = query_terms(query)
+        if not terms:
+            return []
+        match = " OR ".join(f'"{t}"' for t in terms)
+        sql = "SELECT chunk_id, -bm25(fts) AS score FROM fts WHERE fts MATCH ?"
+        args: list = [match]
+        if sources:
+            sql += f" AND source IN ({','.join('?' * len(sources))})"
+            args += sources
+        if since is not None:
+            sql += " AND date >= ?"
+            args.append(since)
+        if until is not None:
+            sql += " AND date <= ?"
+            args.append(until)
+        if article_ids:
+            sql += f" AND article_id IN ({','.join('?' * len(article_ids))})"
+            args += article_ids
+        sql += " ORDER BY bm25(fts) LIMIT ?"
+        args.append(k)
+        return [(row[0], row[1]) for row in self.db.execute(sql, args)]
+
+
+def query_terms(query: str) -> list[str]:
+    words = [w.lower().replace("’", "'") for w in _WORD.findall(query)]
+    seen: list[str] = []
+    for word in words:
+        if word not in STOPWORDS and word not in seen:
+            seen.append(word.replace('"', ""))
+    return seen

@@ -1,0 +1,232 @@
+"""Hybrid retrieval: dense (Chroma, MiniLM) + lexical (SQLite FTS5 BM25), fused by
+weighted reciprocal rank, near-duplicates collapsed. Filters run inside both stores."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import re
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from index import Index, Settings
+from index.article import date_to_int, int_to_date, normalize_date
+
+CANDIDATES = 50  # taken from each retriever before fusion
+RRF_K = 60
+
+
+@dataclass
+class Passage:
+    article_id: str
+    title: str
+    url: str | None
+    date: str | None
+    source: str | None
+    text: str
+    start: int  # offsets of ``text`` in the stored article text
+    end: int
+    score: float
+    chunk_id: str = ""
+    sentences: list[tuple[int, int]] = field(default_factory=list, repr=False)
+
+    def to_dict(self) -> dict:
+        data = asdict(self)
+        data.pop("sentences")
+        return data
+
+
+@dataclass(frozen=True)
+class Weights:
+    """Fusion weights; chosen by measurement (tests/bench/bench_retrieval.py)."""
+
+    dense: float = 1.0
+    lexical: float = 1.0
+    per_article: int = 2  # at most this many passages of one article in the results
+    recency: float = 0.0  # > 0 prefers newer articles (score bonus per year of age)
+
+
+class SearchError(ValueError):
+    pass
+
+
+class Retriever:
+    def __init__(self, index: Index, weights: Weights | None = None):
+        self.index = index
+        self.weights = weights or Weights()
+        self._generation = None
+
+    @classmethod
+    def open(
+        cls,
+        collection: str | None = None,
+        data_dir: str | Path | None = None,
+        chroma_url: str | None = None,
+        settings: Settings | None = None,
+        weights: Weights | None = None,
+        seed: bool = True,
+    ) -> "Retriever":
+        from .builder import open_index, settings_for
+
+        settings = settings_for(settings, collection=collection, data_dir=data_dir, chroma_url=chroma_url)
+        return cls(open_index(settings, seed=seed), weights)
+
+    @property
+    def embedder(self):
+        return self.index.embedder
+
+    def warm_up(self) -> None:
+        """Load the model and open the indexes now rather than on the first question."""
+        self.index.embedder.load()
+        self._refresh()
+
+    def _refresh(self) -> None:
+        """Catch up with syncs made by other processes since the last search."""
+        generation = self.index.generation()
+        if generation != self._generation:
+            if self._generation is not None:
+                self.index.store.reconnect()
+            self.index.ensure_lexical()
+            self._generation = generation
+
+    # -- search ----------------------------------------------------------------------
+
+    def search(
+        self,
+        query: str,
+        k: int = 10,
+        sources: list[str] | None = None,
+        since: str | None = None,
+        until: str | None = None,
+        article_ids: list[str] | None = None,
+    ) -> list[Passage]:
+        if not query or not query.strip():
+            raise SearchError("the query is empty")
+        if k < 1:
+            raise SearchError("k must be at least 1")
+        since_i, until_i = _date_arg(since, "since"), _date_arg(until, "until")
+        self._refresh()
+        dense = self._dense(query, sources, since_i, until_i, article_ids)
+        lexical = self.index.lexical.search(
+            query, CANDIDATES, sources=sources, since=since_i, until=until_i, article_ids=article_ids
+        )
+        fused = self._fuse(dense, [cid for cid, _ in lexical])
+        return self._passages(fused, k)
+
+    def _dense(self, query, sources, since, until, article_ids) -> list[str]:
+        vector = self.embedder.embed_query(query)
+        where = chroma_where(sources, since, until, article_ids)
+        chunks = self.index.store.chunks
+        n = min(CANDIDATES, max(chunks.count(), 1))
+        got = chunks.query(
+            query_embeddings=[vector.tolist()], n_results=n, where=where, include=[]
+        )
+        return got["ids"][0] if got["ids"] else []
+
+    def _fuse(self, dense: list[str], lexical: list[str]) -> list[tuple[str, float]]:
+        scores: dict[str, float] = {}
+        for weight, ranking in ((self.weights.dense, dense), (self.weights.lexical, lexical)):
+            for rank, chunk_id in enumerate(ranking):
+                scores[chunk_id] = scores.get(chunk_id, 0.0) + weight / (RRF_K + rank + 1)
+        return sorted(scores.items(), key=lambda item: -item[1])
+
+    def _passages(self, fused: list[tuple[str, float]], k: int) -> list[Passage]:
+        head = fused[: max(k * 4, 20)]
+        if not head:
+            return []
+        got = self.index.store.chunks.get(ids=[cid for cid, _ in head], include=["documents", "metadatas"])
+        records = {i: (d, m) for i, d, m in zip(got["ids"], got["documents"], got["metadatas"])}
+        newest = max((m.get("date", 0) for _, m in records.values()), default=0)
+        scored = []
+        for chunk_id, score in head:
+            if chunk_id not in records:
+                continue
+            doc, meta = records[chunk_id]
+            if self.weights.recency and meta.get("date") and newest:
+                age_years = (newest - meta["date"]) / 10_000
+                score -= self.weights.recency * age_years / (RRF_K + 1)
+            scored.append((score, chunk_id, doc, meta))
+        scored.sort(key=lambda item: -item[0])
+        out: list[Passage] = []
+        per_article: dict[str, int] = {}
+        seen_texts: list[set[str]] = []
+        overflow = []  # over the per-article cap: used only if k is not reached otherwise
+        for score, chunk_id, doc, meta in scored:
+            shingles = _shingles(doc)
+            if any(_jaccard(shingles, other) > 0.8 for other in seen_texts):
+                continue  # the same wire story under another article id
+            seen_texts.append(shingles)
+            article_id = meta.get("article_id", "")
+            if per_article.get(article_id, 0) >= self.weights.per_article:
+                overflow.append(to_passage(chunk_id, doc, meta, score))
+                continue
+            per_article[article_id] = per_article.get(article_id, 0) + 1
+            out.append(to_passage(chunk_id, doc, meta, score))
+            if len(out) == k:
+                return out
+        return out + overflow[: k - len(out)]
+
+    # -- LlamaIndex ----------------------------------------------------------------------
+
+    def as_llamaindex(self, k: int = 10, **filters):
+        """A LlamaIndex ``BaseRetriever`` over this retriever (for query engines)."""
+        from .llamaindex import PassageRetriever
+
+        return PassageRetriever(self, k=k, **filters)
+
+
+def to_passage(chunk_id: str, doc: str, meta: dict, score: float) -> Passage:
+    sentences = [tuple(s) for s in json.loads(meta.get("sentences") or "[]")]
+    return Passage(
+        article_id=meta.get("article_id", ""),
+        title=meta.get("title", ""),
+        url=meta.get("url"),
+        date=int_to_date(meta.get("date")),
+        source=meta.get("source"),
+        text=doc,
+        start=int(meta.get("start", 0)),
+        end=int(meta.get("end", 0)),
+        score=round(float(score), 6),
+        chunk_id=chunk_id,
+        sentences=sentences,
+    )
+
+
+def chroma_where(sources, since, until, article_ids) -> dict | None:
+    clauses: list[dict] = []
+    if sources:
+        clauses.append({"source": {"$in": list(sources)}})
+    if since is not None:
+        clauses.append({"date": {"$gte": since}})
+    if until is not None:
+        clauses.append({"date": {"$lte": until}})
+    if article_ids:
+        clauses.append({"article_id": {"$in": list(article_ids)}})
+    if not clauses:
+        return None
+    return clauses[0] if len(clauses) == 1 else {"$and": clauses}
+
+
+def _date_arg(value: str | None, name: str) -> int | None:
+    if value in (None, ""):
+        return None
+    if isinstance(value, (dt.date, dt.datetime)):
+        return date_to_int(normalize_date(value))
+    try:
+        return date_to_int(dt.date.fromisoformat(str(value)).isoformat())
+    except ValueError:
+        raise SearchError(f"--{name} must be a date like 2022-06-17, not {value!r}") from None
+
+
+_TOKEN = re.compile(r"\w+")
+
+
+def _shingles(text: str) -> set[str]:
+    words = _TOKEN.findall(text.lower())
+    return {" ".join(words[i : i + 3]) for i in range(max(len(words) - 2, 1))}
+
+
+def _jaccard(a: set[str], b: set[str]) -> float:
+    if not a or not b:
+        return 0.0
+    return len(a & b) / len(a | b)
