@@ -25,6 +25,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
+import numpy as np
+
 from .article import Article, date_to_int
 from .chunking import CHUNKER_VERSION, Chunk, Chunker
 from .readers import FileEntry, ReadError, read_entry, scan
@@ -310,7 +312,7 @@ class Syncer:
                 h = embed_hash(c.embed_text)
                 ids.append(f"{key}:{c.index}")
                 docs.append(c.text)
-                embs.append(vectors[h])
+                embs.append(np.asarray(vectors[h], dtype=np.float32))
                 metas.append(chunk_metadata(item.article, key, c, h))
         self.store.put_chunks(ids, docs, embs, metas)
 

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from index import ArticleNotFound, Index, ModelMismatch, SyncBusy
-from tests.conftest import ROOT, cli_env, run_qa, write_corpus
+from tests.conftest import ROOT, SEED, cli_env, run_qa, write_corpus
 
 
 def snapshot(idx: Index) -> dict:
@@ -86,6 +86,24 @@ def test_sync_sequence_equals_clean_build(make_settings, tmp_path):
     third = idx.sync([folder])
     assert (third.added, third.updated, third.removed) == ([], [], [])
     assert len(third.unchanged) == 9
+    assert_equal_to_clean_build(idx, make_settings, [folder])
+
+
+def test_an_edit_re_embeds_only_the_chunks_that_changed(make_settings, tmp_path):
+    folder = tmp_path / "news"
+    folder.mkdir()
+    seed = SEED.read_text(encoding="utf-8")
+    path = folder / "long.txt"
+    path.write_text(seed + "\n\n" + seed)
+    idx = Index.open(settings=make_settings())
+    first = idx.sync([folder])
+    assert first.chunks_embedded >= 5
+    path.write_text(seed + "\n\n" + seed + "\n\nA closing paragraph about Vladivostok was added.\n")
+    second = idx.sync([folder])
+    assert second.updated == ["long.txt"]
+    # the opening chunks are the same text: their vectors are reused, not recomputed
+    assert second.chunks_reused >= first.chunks_embedded - 2
+    assert 1 <= second.chunks_embedded <= 2
     assert_equal_to_clean_build(idx, make_settings, [folder])
 
 
