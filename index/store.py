@@ -193,7 +193,13 @@ class Store:
     # -- sync bookkeeping kept on the articles collection ---------------------------
 
     def state(self) -> dict:
-        return dict(self.articles_collection.metadata or {})
+        # Read afresh: another process may have synced since this collection was opened.
+        try:
+            fresh = self.client.get_collection(self.articles_name, embedding_function=None)
+        except Exception as exc:
+            raise StoreError(f"collection {self.name!r} is gone: {_short(exc)}") from None
+        self._articles = fresh
+        return dict(fresh.metadata or {})
 
     def set_state(self, **values) -> None:
         meta = self.state()

@@ -147,21 +147,20 @@ class Retriever:
                 score -= self.weights.recency * age_years / (RRF_K + 1)
             scored.append((score, chunk_id, doc, meta))
         scored.sort(key=lambda item: -item[0])
+        duplicates = _duplicate_articles(scored)
         out: list[Passage] = []
         per_article: dict[str, int] = {}
-        seen_texts: list[set[str]] = []
         overflow = []  # over the per-article cap: used only if k is not reached otherwise
         for score, chunk_id, doc, meta in scored:
-            shingles = _shingles(doc)
-            if any(_jaccard(shingles, other) > 0.8 for other in seen_texts):
-                continue  # the same wire story under another article id
-            seen_texts.append(shingles)
             article_id = meta.get("article_id", "")
+            if article_id in duplicates:
+                continue  # the same wire story, better ranked under another article
+            passage = to_passage(chunk_id, doc, meta, score)
             if per_article.get(article_id, 0) >= self.weights.per_article:
-                overflow.append(to_passage(chunk_id, doc, meta, score))
+                overflow.append(passage)
                 continue
             per_article[article_id] = per_article.get(article_id, 0) + 1
-            out.append(to_passage(chunk_id, doc, meta, score))
+            out.append(passage)
             if len(out) == k:
                 return out
         return out + overflow[: k - len(out)]
@@ -219,6 +218,23 @@ def _date_arg(value: str | None, name: str) -> int | None:
 
 
 _TOKEN = re.compile(r"\w+")
+
+
+def _duplicate_articles(scored) -> set[str]:
+    """Articles that repeat a better-ranked article's passage almost word for word."""
+    kept: list[tuple[str, set[str]]] = []
+    duplicates: set[str] = set()
+    for _, _, doc, meta in scored:
+        article_id = meta.get("article_id", "")
+        shingles = _shingles(doc)
+        for other_id, other in kept:
+            if other_id != article_id and _jaccard(shingles, other) > 0.8:
+                duplicates.add(article_id)
+                break
+        else:
+            if article_id not in duplicates:
+                kept.append((article_id, shingles))
+    return duplicates
 
 
 def _shingles(text: str) -> set[str]:

@@ -1,0 +1,162 @@
+"""Hybrid retrieval: exact spans, filters inside the stores, the lexical index in step,
+near-duplicates collapsed, the LlamaIndex adapter, a light start-up path."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from index import Index
+from qa import Passage, Retriever, SearchError
+from tests.conftest import ROOT, SEED, cli_env, run_qa, write_corpus
+
+
+@pytest.fixture
+def seeded(embedded_settings):
+    idx = Index.open(settings=embedded_settings)
+    idx.sync([SEED.parent])
+    return Retriever(idx)
+
+
+def test_passages_point_at_exact_spans(seeded):
+    passages = seeded.search("What does Japan expect from Sochi?", k=5)
+    assert passages and all(isinstance(p, Passage) for p in passages)
+    article = seeded.index.article(passages[0].article_id)
+    for p in passages:
+        assert article.text[p.start : p.end] == p.text
+        assert p.title == "Putin’s New Eastward Pivot"
+    assert "Japanese authorities assume" in " ".join(p.text for p in passages[:2])
+
+
+def test_bad_queries_are_clear_errors(seeded):
+    with pytest.raises(SearchError, match="empty"):
+        seeded.search("   ")
+    with pytest.raises(SearchError, match="date like"):
+        seeded.search("Japan", since="last week")
+
+
+def _wire_corpus(folder, count=60):
+    """Many strongly matching articles from one source and date, one from another."""
+    folder.mkdir(parents=True)
+    for n in range(count):
+        (folder / f"a{n:03d}.md").write_text(
+            f"---\ntitle: Kurile islands dispute, part {n}\nsource: Wire\ndate: 2022-06-{1 + n % 20:02d}\n---\n"
+            f"Japan and Russia argue over the Kurile islands again, report {n} says. "
+            f"Talks number {n} on the islands ended without a deal.\n"
+        )
+    (folder / "other.md").write_text(
+        "---\ntitle: A quieter note\nsource: Gazette\ndate: 2021-01-05\n---\n"
+        "The Kurile islands were mentioned once at a fisheries meeting in Sapporo.\n"
+    )
+
+
+def test_filters_apply_inside_the_stores_before_top_k(embedded_settings, tmp_path):
+    folder = tmp_path / "news"
+    _wire_corpus(folder)
+    idx = Index.open(settings=embedded_settings)
+    assert not idx.sync([folder]).failed
+    retriever = Retriever(idx)
+    query = "Japan Russia Kurile islands talks"
+    assert retriever.search(query, k=1, sources=["Gazette"])[0].article_id == "other.md"
+    old = retriever.search(query, k=5, until="2021-12-31")
+    assert [p.article_id for p in old] == ["other.md"]
+    recent = retriever.search(query, k=50, since="2022-06-19")
+    assert recent and all(p.date >= "2022-06-19" for p in recent)
+    only = retriever.search(query, k=3, article_ids=["a007.md"])
+    assert {p.article_id for p in only} == {"a007.md"}
+
+
+def test_lexical_index_follows_every_sync_incrementally(embedded_settings, tmp_path):
+    folder = tmp_path / "news"
+    files = write_corpus(folder, count=6)
+    idx = Index.open(settings=embedded_settings)
+    idx.sync([folder])
+
+    def lexical_ids():
+        return {row[0] for row in idx.lexical.db.execute("SELECT chunk_id FROM fts")}
+
+    assert lexical_ids() == set(idx.store.chunks.get(include=[])["ids"])
+    files["article-002.txt"].unlink()
+    files["article-003.txt"].write_text("Changed\n\nZanzibar cloves reached record prices.\n")
+    idx.sync([folder])
+    assert lexical_ids() == set(idx.store.chunks.get(include=[])["ids"])
+    hits = Retriever(idx).search("Zanzibar cloves", k=1)
+    assert hits[0].article_id == "article-003.txt"
+    # a no-change sync writes nothing; the next diff touches only what changed
+    before = idx.lexical.synced_to()
+    idx.sync([folder])
+    assert idx.lexical.synced_to() == before
+    files["article-004.txt"].write_text("Edited\n\nA note on tea.\n")
+    report = idx.sync([folder])
+    assert report.updated == ["article-004.txt"]
+    written, deleted = idx.lexical.sync_from(idx.store, "check")
+    assert (written, deleted) == (0, 0)
+
+
+def test_near_duplicate_wire_stories_collapse(embedded_settings, tmp_path):
+    folder = tmp_path / "news"
+    folder.mkdir()
+    story = SEED.read_text(encoding="utf-8").split("\n\n")[2]
+    (folder / "wire-a.txt").write_text("Agency copy\n\n" + story + "\n")
+    (folder / "wire-b.txt").write_text("Reprinted story\n\n" + story + " Reprinted with permission.\n")
+    (folder / "other.txt").write_text("Other\n\nJapan's businesses dislike Russia's investment climate.\n")
+    idx = Index.open(settings=embedded_settings)
+    idx.sync([folder])
+    found = Retriever(idx).search("Japanese authorities expect Putin to be flexible on the Kurile Islands", k=3)
+    ids = [p.article_id for p in found]
+    assert len({"wire-a.txt", "wire-b.txt"} & set(ids)) == 1, ids
+
+
+def test_as_llamaindex_is_a_base_retriever(seeded):
+    from llama_index.core.retrievers import BaseRetriever
+
+    adapter = seeded.as_llamaindex(k=2)
+    assert isinstance(adapter, BaseRetriever)
+    nodes = adapter.retrieve("Lavrov and THAAD")
+    assert len(nodes) == 2 and "article_id" in nodes[0].node.metadata
+    assert nodes[0].node.get_content() in SEED.read_text(encoding="utf-8")
+
+
+def test_retriever_sees_a_sync_made_by_another_process(embedded_settings, tmp_path):
+    retriever = Retriever(Index.open(settings=embedded_settings))
+    retriever.index.sync([SEED.parent])
+    assert retriever.search("Lavrov", k=1)
+    folder = tmp_path / "later"
+    folder.mkdir()
+    (folder / "new.txt").write_text("Breaking\n\nA typhoon named Nanmadol struck Kyushu.\n")
+    assert run_qa(["index", str(folder)], embedded_settings).returncode == 0
+    assert retriever.search("typhoon Nanmadol Kyushu", k=1)[0].article_id == "new.txt"
+
+
+def test_cli_search_json_and_batch(embedded_settings, tmp_path):
+    result = run_qa(["search", "--json", "-k", "2", "Japan Sochi"], embedded_settings)
+    assert result.returncode == 0, result.stderr
+    data = json.loads(result.stdout)
+    assert data["query"] == "Japan Sochi" and len(data["passages"]) == 2
+    assert set(data["passages"][0]) >= {"article_id", "title", "url", "date", "source", "text", "start", "end", "score"}
+    batch = tmp_path / "q.jsonl"
+    batch.write_text('{"id": "q1", "question": "Who is Lavrov?"}\nnot json\n{"id": "q3", "question": "THAAD"}\n')
+    out = run_qa(["search", "--batch", str(batch), "-k", "1"], embedded_settings)
+    lines = [json.loads(x) for x in out.stdout.splitlines()]
+    assert [x.get("id") for x in lines] == ["q1", None, "q3"]
+    assert "error" in lines[1] and len(lines[2]["passages"]) == 1
+    bad = run_qa(["search", "--since", "yesterday", "x"], embedded_settings)
+    assert bad.returncode == 1 and bad.stderr.count("\n") == 1
+
+
+def test_search_start_up_path_stays_light(embedded_settings):
+    Index.open(settings=embedded_settings).embedder.load()  # the one-off ONNX export needs torch
+    code = (
+        "import sys; from qa.cli import cli\n"
+        "try: cli(['search', '--json', 'Japan'], standalone_mode=False)\n"
+        "finally: print(sorted(m for m in ('torch', 'sentence_transformers', 'transformers', 'llama_index', 'textual') if m in sys.modules), file=sys.stderr)\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], env=cli_env(embedded_settings), cwd=ROOT,
+        capture_output=True, text=True, timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stderr.strip().splitlines()[-1] == "[]"
