@@ -6,8 +6,8 @@ set -euo pipefail
 cd "$(dirname "$0")"
 extras=""
 case "${1:-}" in
-  --test) extras="[test]" ;;
-  --bench) extras="[test,bench]" ;;
+  --test) extras="[test,llm]" ;;
+  --bench) extras="[test,llm,bench]" ;;
 esac
 python3 -m venv .venv
 .venv/bin/pip install -q --upgrade pip

@@ -23,3 +23,10 @@ def open_retriever(settings: Settings, seed: bool = True):
     from .retrieval import Retriever
 
     return Retriever(open_index(settings, seed=seed))
+
+
+def open_assistant(settings: Settings, llm=None, seed: bool = True):
+    from .assistant import Assistant
+    from .llm import make_llm
+
+    return Assistant(open_retriever(settings, seed=seed), llm=make_llm(llm))

@@ -221,6 +221,49 @@ def run_batch(retriever, lines, filters) -> None:
         click.echo(json.dumps(out, ensure_ascii=False))
 
 
+# -- ask ----------------------------------------------------------------------------
+
+
+@cli.command("ask")
+@click.argument("question")
+@click.option("--since", help="Only articles dated on or after this day (YYYY-MM-DD).")
+@click.option("--until", help="Only articles dated on or before this day (YYYY-MM-DD).")
+@click.option("--source", "sources", multiple=True, help="Only this source (repeatable).")
+@click.option("--llm", "llm", envvar="QA_LLM", help="URL of an OpenAI-compatible server, ollama:MODEL or gguf:PATH.")
+@click.option("--json", "as_json", is_flag=True, help="Print the Answer as JSON.")
+@store_options
+@friendly_errors
+def ask_command(question, since, until, sources, llm, as_json, settings):
+    """Answer QUESTION from the articles, citing the passages."""
+    from .assistant import AnswerError, Filters
+    from .builder import open_assistant
+    from .llm import LLMError
+    from .retrieval import SearchError
+
+    try:
+        assistant = open_assistant(settings, llm=llm)
+        stream = None if as_json or not llm else (lambda t: click.echo(t, nl=False))
+        answer = assistant.ask(question, filters=Filters(list(sources) or None, since, until), on_token=stream)
+    except (AnswerError, SearchError, LLMError) as exc:
+        fail(str(exc))
+    if as_json:
+        echo_json(answer.to_dict())
+        return
+    if stream:
+        click.echo("\n")
+    click.echo(answer.text)
+    if answer.citations:
+        click.echo("\nSources:")
+    for c in answer.citations:
+        meta = ", ".join(x for x in (c.date, c.source) if x)
+        click.echo(f"[{c.n}] {c.title}" + (f" ({meta})" if meta else "") + f" — {c.article_id} @ {c.start}-{c.end}")
+        click.echo(f"    “{' '.join(c.quote.split())}”")
+    if answer.unsupported:
+        click.echo("\nNot supported by the articles (shown without citation):")
+        for sentence in answer.unsupported:
+            click.echo(f"  - {sentence}")
+
+
 # -- eval ----------------------------------------------------------------------------
 
 

@@ -1,0 +1,71 @@
+"""Answers and citations: the data the CLI prints, the TUI shows and scripts read."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+from .retrieval import Passage
+
+
+@dataclass
+class Citation:
+    n: int
+    article_id: str
+    title: str
+    url: str | None
+    date: str | None
+    quote: str  # == article.text[start:end], checked before an answer is returned
+    start: int
+    end: int
+    source: str | None = None
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
+class Answer:
+    question: str
+    text: str  # chat-style, with [n] markers
+    citations: list[Citation] = field(default_factory=list)
+    answered: bool = True
+    passages: list[Passage] = field(default_factory=list)
+    query: str = ""  # what was searched for (the question, resolved against the history)
+    unsupported: list[str] = field(default_factory=list)  # LLM sentences no passage backs
+    backend: str = "extractive"
+    short: str = ""  # the answer phrase in the lead (a name, number, date), when one stands out
+
+    @property
+    def lead(self) -> str:
+        """The first sentence of the answer, without its markers."""
+        import re
+
+        first = self.text.split("\n", 1)[0]
+        return re.sub(r"\s*\[\d+\]", "", first).strip()
+
+    def to_dict(self) -> dict:
+        return {
+            "question": self.question,
+            "text": self.text,
+            "answered": self.answered,
+            "citations": [c.to_dict() for c in self.citations],
+            "passages": [p.to_dict() for p in self.passages],
+            "query": self.query,
+            "unsupported": self.unsupported,
+            "backend": self.backend,
+            "short": self.short,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "Answer":
+        return cls(
+            question=data.get("question", ""),
+            text=data.get("text", ""),
+            citations=[Citation(**c) for c in data.get("citations", [])],
+            answered=bool(data.get("answered", True)),
+            passages=[Passage(**p) for p in data.get("passages", [])],
+            query=data.get("query", ""),
+            unsupported=list(data.get("unsupported", [])),
+            backend=data.get("backend", "extractive"),
+            short=data.get("short", ""),
+        )

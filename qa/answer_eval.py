@@ -1,0 +1,106 @@
+"""Measuring answers on a question set (the answer part of ``qa eval``)."""
+
+from __future__ import annotations
+
+import re
+import statistics
+import string
+import time
+from collections import Counter
+from dataclasses import dataclass
+
+from .evaluation import Question
+
+
+def normalize(text: str) -> str:
+    """SQuAD-style: lower case, no punctuation, no articles, single spaces."""
+    text = text.lower().replace("’", "'")
+    text = "".join(ch for ch in text if ch not in set(string.punctuation))
+    text = re.sub(r"\b(a|an|the)\b", " ", text)
+    return " ".join(text.split())
+
+
+def token_f1(prediction: str, gold: str) -> float:
+    pred, ref = normalize(prediction).split(), normalize(gold).split()
+    common = Counter(pred) & Counter(ref)
+    same = sum(common.values())
+    if not same:
+        return 0.0
+    precision, recall = same / len(pred), same / len(ref)
+    return 2 * precision * recall / (precision + recall)
+
+
+def contains(text: str, answers: list[str]) -> bool:
+    norm = normalize(text)
+    return any(normalize(a) and normalize(a) in norm for a in answers)
+
+
+@dataclass
+class AnswerScores:
+    questions: int
+    gold_in_lead: float  # answerable questions whose gold answer stands in the lead
+    exact_match: float  # the short answer equals a gold answer (normalised)
+    token_f1: float  # of the short answer against the best gold answer
+    lead_f1: float  # of the whole lead sentence
+    citations_valid: float  # answers whose every citation is verbatim at its offsets
+    refusal_precision: float | None
+    refusal_recall: float | None
+    refusal_f1: float | None
+    p50_ms: float
+
+    def to_dict(self) -> dict:
+        return {k: (round(v, 4) if isinstance(v, float) else v) for k, v in self.__dict__.items()}
+
+
+def score_answers(assistant, questions: list[Question], use_history: bool = True) -> AnswerScores:
+    in_lead = em = f1 = lead_f1 = valid = 0.0
+    answerable_n = 0
+    refused_right = refused = should_refuse = 0
+    timings: list[float] = []
+    for q in questions:
+        started = time.perf_counter()
+        answer = assistant.ask(q.question, history=q.history if use_history else None)
+        timings.append((time.perf_counter() - started) * 1000)
+        valid += all(_citation_ok(assistant, c) for c in answer.citations)
+        if not q.answerable:
+            should_refuse += 1
+        if not answer.answered:
+            refused += 1
+            refused_right += not q.answerable
+        if q.answerable and q.answers:
+            answerable_n += 1
+            in_lead += contains(answer.lead, q.answers)
+            short = answer.short or answer.lead
+            em += max(float(normalize(short) == normalize(a)) for a in q.answers)
+            f1 += max(token_f1(short, a) for a in q.answers)
+            lead_f1 += max(token_f1(answer.lead, a) for a in q.answers)
+    n = max(answerable_n, 1)
+    precision = refused_right / refused if refused else None
+    recall = refused_right / should_refuse if should_refuse else None
+    f = (
+        2 * precision * recall / (precision + recall)
+        if precision and recall
+        else (0.0 if precision is not None and recall is not None else None)
+    )
+    return AnswerScores(
+        questions=len(questions),
+        gold_in_lead=in_lead / n,
+        exact_match=em / n,
+        token_f1=f1 / n,
+        lead_f1=lead_f1 / n,
+        citations_valid=valid / max(len(questions), 1),
+        refusal_precision=precision,
+        refusal_recall=recall,
+        refusal_f1=f,
+        p50_ms=statistics.median(timings) if timings else 0.0,
+    )
+
+
+_article_cache: dict = {}
+
+
+def _citation_ok(assistant, citation) -> bool:
+    key = (id(assistant), citation.article_id)
+    if key not in _article_cache:
+        _article_cache[key] = assistant.index.article(citation.article_id).text
+    return _article_cache[key][citation.start : citation.end] == citation.quote

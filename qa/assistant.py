@@ -1,0 +1,199 @@
+"""``Assistant``: questions in, cited answers out; ``ChatSession`` keeps the history."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Callable, Iterator
+
+from index import Index, Settings
+
+from .answer import Answer, Citation
+from .extractive import (
+    Candidate,
+    ScoreWeights,
+    candidates,
+    content_words,
+    pick_support,
+    score_sentences,
+    short_answer,
+)
+from .retrieval import Passage, Retriever
+
+PASSAGES = 6  # passages an answer is drawn from
+
+
+@dataclass
+class Filters:
+    """Session filters: sources and a date range, applied inside the stores."""
+
+    sources: list[str] | None = None
+    since: str | None = None
+    until: str | None = None
+
+    def as_kwargs(self) -> dict:
+        return {"sources": self.sources or None, "since": self.since, "until": self.until}
+
+
+class AnswerError(Exception):
+    """A question that cannot be answered for a reason the user can act on."""
+
+
+_FOLLOW_UP = re.compile(
+    r"^\s*(and|but|also|so|then|what about|how about|why not)\b|\b(it|its|they|them|their|he|him|his|she|her|these|those)\b",
+    re.IGNORECASE,
+)
+_ENTITY = re.compile(r"\b[A-Z][\w’'-]+")
+
+
+def condense(question: str, history: list[dict] | None) -> str:
+    """Resolve a follow-up against the conversation: add the topic words of the last
+    user turn. When the follow-up names its own subject ("and what about China?"),
+    the previous subject's names are left out so they do not pull retrieval back."""
+    if not history:
+        return question
+    previous = [t["text"] for t in history if t.get("role") == "user" and t.get("text")]
+    if not previous:
+        return question
+    words = content_words(question)
+    if len(words) > 4 and not _FOLLOW_UP.search(question):
+        return question  # a full question of its own
+    last = previous[-1]
+    own_entities = [m.group() for m in _ENTITY.finditer(question) if m.start() > 0]
+    mine = set(words)
+    carried = []
+    for word in _WORD_CASED.findall(last):
+        lower = word.lower()
+        if lower in mine or lower not in set(content_words(word)):
+            continue
+        if own_entities and word[:1].isupper():
+            continue  # the new subject replaces the old one
+        if lower not in carried:
+            carried.append(lower)
+    return f"{question} {' '.join(carried)}".strip() if carried else question
+
+
+_WORD_CASED = re.compile(r"[^\W_]+(?:['’][^\W_]+)?")
+
+
+class Assistant:
+    def __init__(self, retriever: Retriever, llm=None, weights: ScoreWeights | None = None):
+        self.retriever = retriever
+        self.llm = llm
+        self.weights = weights or ScoreWeights()
+
+    @classmethod
+    def open(
+        cls,
+        collection: str | None = None,
+        data_dir: str | Path | None = None,
+        chroma_url: str | None = None,
+        llm=None,
+        settings: Settings | None = None,
+    ) -> "Assistant":
+        from .builder import open_assistant, settings_for
+
+        settings = settings_for(settings, collection=collection, data_dir=data_dir, chroma_url=chroma_url)
+        return open_assistant(settings, llm=llm)
+
+    @property
+    def index(self) -> Index:
+        return self.retriever.index
+
+    def warm_up(self) -> None:
+        self.retriever.warm_up()
+
+    # -- answering -------------------------------------------------------------------
+
+    def ask(
+        self,
+        question: str,
+        history: list[dict] | None = None,
+        filters: Filters | None = None,
+        on_token: Callable[[str], None] | None = None,
+    ) -> Answer:
+        """Answer from the articles. ``on_token`` receives streamed text (LLM backends)."""
+        if not question or not question.strip():
+            raise AnswerError("the question is empty")
+        query = condense(question.strip(), history)
+        passages = self.retriever.search(query, k=PASSAGES, **(filters or Filters()).as_kwargs())
+        if self.llm is not None:
+            from .llm import answer_with_llm
+
+            answer = answer_with_llm(self, question, query, passages, history, on_token)
+        else:
+            answer = self._extractive(question, query, passages)
+        return self.verified(answer)
+
+    def _extractive(self, question: str, query: str, passages: list[Passage]) -> Answer:
+        if not passages:
+            return Answer(question, "I found nothing in the articles about this.", answered=False, query=query)
+        embedder = self.retriever.embedder
+        carried = query[len(question.strip()) :] if query.startswith(question.strip()) else ""
+        ranked = score_sentences(
+            question, embedder.embed_query(query), candidates(passages), embedder, self.weights, context=carried
+        )
+        if not ranked or ranked[0].score < self.weights.refuse_below:
+            return self._refusal(question, query, passages, ranked)
+        lead = ranked[0]
+        support = pick_support(ranked, lead)
+        cited = [lead, *support]
+        citations = [self._citation(n, c, passages) for n, c in enumerate(cited, start=1)]
+        lines = [f"{_clean(lead.text)} [1]"]
+        if support:
+            lines.append("")
+            lines += [f"> {_clean(c.text)} [{n}]" for n, c in enumerate(support, start=2)]
+        answer = Answer(question, "\n".join(lines), citations, True, passages, query)
+        answer.short = short_answer(question, lead.text)
+        return answer
+
+    def _refusal(self, question, query, passages, ranked: list[Candidate]) -> Answer:
+        nearest = ranked[:2]
+        citations = [self._citation(n, c, passages) for n, c in enumerate(nearest, start=1)]
+        text = "The articles don't answer this."
+        if nearest:
+            marks = " and ".join(f"[{c.n}]" for c in citations)
+            text += f" The closest passages are {marks}:\n\n" + "\n".join(
+                f"> {_clean(c.text)} [{n}]" for n, c in enumerate(nearest, start=1)
+            )
+        return Answer(question, text, citations, False, passages, query)
+
+    @staticmethod
+    def _citation(n: int, c: Candidate, passages: list[Passage]) -> Citation:
+        p = passages[c.passage]
+        return Citation(n, p.article_id, p.title, p.url, p.date, c.text, c.start, c.end, p.source)
+
+    def verified(self, answer: Answer) -> Answer:
+        """Keep only citations whose quote is exactly the article text at its offsets."""
+        ids = sorted({c.article_id for c in answer.citations})
+        texts = {a.id: a.text for a in self.index.store.get_articles(ids)}
+        good = [c for c in answer.citations if texts.get(c.article_id, "")[c.start : c.end] == c.quote]
+        if len(good) != len(answer.citations):
+            bad = {c.n for c in answer.citations} - {c.n for c in good}
+            text = answer.text
+            for n in bad:
+                text = text.replace(f" [{n}]", "")
+            answer = replace(answer, text=text, citations=good)
+        return answer
+
+    # -- chats -------------------------------------------------------------------------
+
+    def chat(self, filters: Filters | None = None) -> "ChatSession":
+        from .sessions import ChatSession
+
+        return ChatSession.new(self, filters=filters)
+
+    def open_chat(self, session_id: str) -> "ChatSession":
+        from .sessions import ChatSession
+
+        return ChatSession.load(self, session_id)
+
+    def chats(self) -> list[dict]:
+        from .sessions import SessionStore
+
+        return SessionStore.for_settings(self.index.settings).list()
+
+
+def _clean(text: str) -> str:
+    return " ".join(text.split())

@@ -1,0 +1,175 @@
+"""The default answerer: no LLM. It picks the sentences of the retrieved passages that
+answer the question and quotes them, each with its citation.
+
+A sentence's score mixes (weights chosen on the dev sets, tests/bench/bench_answers.py):
+  * its embedding similarity to the question (MiniLM, the same model as retrieval),
+  * how many of the question's content words it contains,
+  * whether it holds the kind of thing the question asks for (a number for "how many",
+    a date for "when", a name for "who"/"which"), not already named in the question,
+  * the rank of its passage.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+import numpy as np
+
+from index.lexical import STOPWORDS
+
+from .retrieval import Passage
+
+
+@dataclass(frozen=True)
+class ScoreWeights:
+    dense: float = 1.0
+    lexical: float = 0.35
+    cue: float = 0.15
+    rank: float = 0.10
+    # Below this best-sentence score the articles are taken not to hold the answer.
+    refuse_below: float = 0.42
+
+
+@dataclass
+class Candidate:
+    passage: int  # index into the passages list
+    start: int  # article offsets
+    end: int
+    text: str
+    score: float = 0.0
+    dense: float = 0.0
+
+
+_WORD = re.compile(r"[^\W_]+(?:['’][^\W_]+)?")
+_NUMBER = re.compile(r"(?<![\w.])(?:[$€£]\s?)?\d[\d,.]*(?:\s?(?:%|percent|million|billion|thousand|trillion))?", re.I)
+_MONTHS = r"(?:Jan(?:uary)?|Feb(?:ruary)?|Mar(?:ch)?|Apr(?:il)?|May|June?|July?|Aug(?:ust)?|Sep(?:t(?:ember)?)?|Oct(?:ober)?|Nov(?:ember)?|Dec(?:ember)?)"
+_DATE = re.compile(rf"\b(?:{_MONTHS}\.?\s+\d{{1,2}}|\d{{1,2}}\s+{_MONTHS}|(?:1[89]|20)\d{{2}}|(?:Monday|Tuesday|Wednesday|Thursday|Friday|Saturday|Sunday)|yesterday|today|last week)\b")
+_NAME = re.compile(r"\b[A-Z][\w’'-]+(?:\s+(?:of|the|de|van|von|al|bin|and|&)?\s*[A-Z][\w’'-]+)*")
+
+
+def content_words(text: str) -> list[str]:
+    return [w.lower() for w in _WORD.findall(text) if w.lower() not in STOPWORDS and len(w) > 1]
+
+
+def _stem(word: str) -> str:
+    return word[:5] if len(word) > 5 else word
+
+
+_EXPECTATION_Q = re.compile(r"\b(expect|hope|anticipat|predict|plan|want|intend|aim|forecast)\w*", re.I)
+_EXPECTATION_S = re.compile(
+    r"\b(will|would|expect\w*|hope\w*|assum\w*|anticipat\w*|predict\w*|plan\w*|intend\w*|likely|aim\w*|forecast\w*|compel\w*)\b",
+    re.I,
+)
+
+
+def question_kind(question: str) -> str | None:
+    q = question.lower()
+    if re.search(r"\bhow (many|much|long|old|far|big|large)\b|\bwhat (number|percentage|percent|amount|share|price)\b", q):
+        return "number"
+    if re.search(r"\bwhen\b|\bwhat (year|date|day|month|time)\b|\bwhich (year|day|month)\b", q):
+        return "date"
+    if re.match(r"\s*what\b", q) and _EXPECTATION_Q.search(q):
+        return "expectation"
+    if re.search(r"\bwho\b|\bwhom\b|\bwhose\b|\bwhich\b|\bwhat (is the name|company|country|city|state|team|show|film|movie|group|organization|person|brand|app|game)\b|\bwhere\b|\bname\b", q):
+        return "name"
+    return None
+
+
+def _has_cue(kind: str | None, sentence: str, question: str) -> bool:
+    if kind == "expectation":
+        return bool(_EXPECTATION_S.search(sentence))
+    if kind == "number":
+        return bool(_NUMBER.search(sentence))
+    if kind == "date":
+        return bool(_DATE.search(sentence))
+    if kind == "name":
+        asked = {w.lower() for w in _WORD.findall(question)}
+        for match in _NAME.finditer(sentence):
+            words = [w.lower() for w in _WORD.findall(match.group())]
+            # a name the question does not already contain (skip a sentence-initial word)
+            if match.start() > 0 and words and not all(w in asked for w in words):
+                return True
+        return False
+    return False
+
+
+def candidates(passages: list[Passage]) -> list[Candidate]:
+    """The sentences of the passages, with article offsets, de-duplicated."""
+    seen: set[str] = set()
+    out: list[Candidate] = []
+    for n, p in enumerate(passages):
+        spans = p.sentences or [(p.start, p.end)]
+        for s, e in spans:
+            if s < p.start or e > p.end:
+                continue
+            text = p.text[s - p.start : e - p.start]
+            words = len(text.split())
+            key = " ".join(text.split()).lower()
+            if words < 4 or words > 90 or key in seen:
+                continue
+            seen.add(key)
+            out.append(Candidate(n, s, e, text))
+    return out
+
+
+def score_sentences(
+    question: str,
+    query_vector: np.ndarray,
+    cands: list[Candidate],
+    embedder,
+    weights: ScoreWeights,
+    embed_top: int = 16,
+    context: str = "",
+) -> list[Candidate]:
+    """Rank sentences. Only the ``embed_top`` best by the cheap features are embedded:
+    sentence embeddings are most of an answer's cost. ``context`` holds words carried
+    over from earlier turns: they count half as much as the question's own words."""
+    if not cands:
+        return []
+    q_terms = {_stem(w) for w in content_words(question)}
+    c_terms = {_stem(w) for w in content_words(context)} - q_terms
+    total = len(q_terms) + 0.5 * len(c_terms)
+    kind = question_kind(question)
+    for c in cands:
+        s_terms = {_stem(w) for w in content_words(c.text)}
+        lexical = (len(q_terms & s_terms) + 0.5 * len(c_terms & s_terms)) / total if total else 0.0
+        cue = 1.0 if _has_cue(kind, c.text, question) else 0.0
+        c.score = weights.lexical * lexical + weights.cue * cue + weights.rank / (1 + c.passage)
+    shortlist = sorted(cands, key=lambda c: -c.score)[:embed_top]
+    vectors = embedder.embed([" ".join(c.text.split()) for c in shortlist])
+    for c, d in zip(shortlist, vectors @ query_vector):
+        c.dense = float(d)
+        c.score += weights.dense * c.dense
+    return sorted(shortlist, key=lambda c: -c.score)
+
+
+def pick_support(ranked: list[Candidate], lead: Candidate, limit: int = 2) -> list[Candidate]:
+    """Up to ``limit`` more sentences close in score to the lead, not next to each other."""
+    chosen: list[Candidate] = []
+    for c in ranked[1:]:
+        if len(chosen) == limit or c.score < lead.score - 0.25:
+            break
+        if any(abs(c.start - x.start) < 5 for x in [lead, *chosen]):
+            continue
+        chosen.append(c)
+    return chosen
+
+
+def short_answer(question: str, sentence: str) -> str:
+    """The phrase of ``sentence`` that answers a number/date/name question, or ''."""
+    kind = question_kind(question)
+    if kind == "number":
+        match = _NUMBER.search(sentence)
+        return match.group().strip() if match else ""
+    if kind == "date":
+        match = _DATE.search(sentence)
+        return match.group() if match else ""
+    if kind == "name":
+        asked = {w.lower() for w in _WORD.findall(question)}
+        for match in _NAME.finditer(sentence):
+            words = [w.lower() for w in _WORD.findall(match.group())]
+            fresh = [w for w in words if w not in asked and w not in STOPWORDS]
+            if fresh and not (match.start() == 0 and len(words) == 1):
+                return match.group()
+    return ""

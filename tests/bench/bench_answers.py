@@ -1,0 +1,114 @@
+"""Answer quality and speed on an eval set, with the baseline "first sentence of the top
+BM25 passage", and optional sweeps of the sentence-scoring weights.
+
+    .venv/bin/python tests/bench/bench_answers.py ../shared/eval/realtimeqa-dev \\
+        --data-dir /work/bench-data/rtqa --collection rtqa [--sweep] [--limit N]
+
+Prints a markdown table. The corpus is synced into the collection first (a no-op when
+it is already built).
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import os
+import subprocess
+import sys
+import time
+from dataclasses import replace
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT))
+
+from index import Index, Settings  # noqa: E402
+from qa.answer_eval import contains, normalize, score_answers, token_f1  # noqa: E402
+from qa.assistant import Assistant  # noqa: E402
+from qa.evaluation import corpus_path, eval_collection_name, load_questions  # noqa: E402
+from qa.extractive import ScoreWeights  # noqa: E402
+from qa.retrieval import Retriever, Weights  # noqa: E402
+
+
+def bm25_first_sentence(assistant: Assistant, questions) -> dict:
+    """Baseline: the first sentence of the top lexical (BM25) passage."""
+    from index.chunking import sentence_spans
+
+    lexical_only = Retriever(assistant.index, Weights(dense=0.0, lexical=1.0))
+    in_lead = f1 = 0.0
+    n = 0
+    for q in questions:
+        if not (q.answerable and q.answers):
+            continue
+        n += 1
+        passages = lexical_only.search(q.question, k=1)
+        lead = ""
+        if passages:
+            spans = sentence_spans(passages[0].text)
+            lead = passages[0].text[spans[0][0] : spans[0][1]] if spans else passages[0].text
+        in_lead += contains(lead, q.answers)
+        f1 += max(token_f1(lead, a) for a in q.answers)
+    return {"gold_in_lead": in_lead / max(n, 1), "lead_f1": f1 / max(n, 1)}
+
+
+def cold_ask(settings: Settings, question: str, runs: int = 3) -> float:
+    env = {
+        **os.environ,
+        "QA_HOME": str(settings.data_dir),
+        "QA_COLLECTION": settings.collection,
+        "QA_MODEL_CACHE_DIR": str(settings.model_cache_dir),
+    }
+    times = []
+    for _ in range(runs):
+        started = time.perf_counter()
+        subprocess.run([sys.executable, "-m", "qa.cli", "ask", question], env=env, capture_output=True, check=True)
+        times.append(time.perf_counter() - started)
+    return sorted(times)[len(times) // 2]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("eval_set", type=Path)
+    parser.add_argument("--data-dir", type=Path, required=True)
+    parser.add_argument("--collection")
+    parser.add_argument("--limit", type=int)
+    parser.add_argument("--sweep", action="store_true", help="also try other scoring weights")
+    parser.add_argument("--no-history", action="store_true", help="ask the last turn alone")
+    args = parser.parse_args()
+
+    settings = Settings(
+        data_dir=args.data_dir,
+        collection=args.collection or eval_collection_name(args.eval_set),
+        model_cache_dir=Path(os.environ.get("QA_MODEL_CACHE_DIR", Settings().model_cache_dir)),
+    )
+    idx = Index.open(settings=settings)
+    idx.sync([corpus_path(args.eval_set)])
+    questions = load_questions(args.eval_set)[: args.limit] if args.limit else load_questions(args.eval_set)
+    retriever = Retriever(idx)
+    retriever.warm_up()
+    rows = []
+    base = ScoreWeights()
+    variants = [("default", base)]
+    if args.sweep:
+        for lex, cue, rank in itertools.product([0.2, 0.35, 0.6], [0.0, 0.15, 0.3], [0.0, 0.1]):
+            variants.append((f"lex={lex} cue={cue} rank={rank}", replace(base, lexical=lex, cue=cue, rank=rank)))
+    for name, weights in variants:
+        assistant = Assistant(retriever, weights=weights)
+        scores = score_answers(assistant, questions, use_history=not args.no_history)
+        rows.append((name, scores.to_dict()))
+        print(name, scores.to_dict(), flush=True)
+    baseline = bm25_first_sentence(Assistant(retriever), questions)
+    print("| system | gold in lead | EM (short) | F1 (short) | F1 (lead) | citations valid | refusal P | refusal R | refusal F1 | p50 ms |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
+    for name, s in rows:
+        print(
+            f"| {name} | {s['gold_in_lead']} | {s['exact_match']} | {s['token_f1']} | {s['lead_f1']} | "
+            f"{s['citations_valid']} | {s['refusal_precision']} | {s['refusal_recall']} | {s['refusal_f1']} | {round(s['p50_ms'], 1)} |"
+        )
+    print(f"| BM25 top passage, first sentence | {round(baseline['gold_in_lead'], 4)} | | | {round(baseline['lead_f1'], 4)} | | | | | |")
+    if not args.sweep:
+        print(f"\ncold `qa ask` median of 3: {cold_ask(settings, questions[0].question):.2f} s")
+
+
+if __name__ == "__main__":
+    main()
