@@ -3,6 +3,20 @@
 Never imports the UI (``textual`` or ``tui``).
 """
 
+from .answer import Answer, Citation
+from .assistant import AnswerError, Assistant, Filters
 from .retrieval import Passage, Retriever, SearchError, Weights
+from .sessions import ChatSession
 
-__all__ = ["Passage", "Retriever", "SearchError", "Weights"]
+__all__ = [
+    "Answer",
+    "AnswerError",
+    "Assistant",
+    "ChatSession",
+    "Citation",
+    "Filters",
+    "Passage",
+    "Retriever",
+    "SearchError",
+    "Weights",
+]

@@ -86,9 +86,14 @@ def echo_json(data) -> None:
 @click.version_option(package_name="qa-news")
 @click.pass_context
 def cli(ctx: click.Context) -> None:
-    """Ask questions of your news articles; every claim cites its passage."""
+    """Ask questions of your news articles; every claim cites its passage.
+
+    With no command: the chat app on a terminal, `qa status` otherwise."""
     if ctx.invoked_subcommand is None:
-        ctx.invoke(status_command)
+        if sys.stdin.isatty() and sys.stdout.isatty():
+            ctx.invoke(chat_command)
+        else:
+            ctx.invoke(status_command)
 
 
 # -- index ---------------------------------------------------------------------------
@@ -262,6 +267,23 @@ def ask_command(question, since, until, sources, llm, as_json, settings):
         click.echo("\nNot supported by the articles (shown without citation):")
         for sentence in answer.unsupported:
             click.echo(f"  - {sentence}")
+
+
+# -- chat ---------------------------------------------------------------------------
+
+
+@cli.command("chat")
+@click.option("--llm", "llm", envvar="QA_LLM", help="URL of an OpenAI-compatible server, ollama:MODEL or gguf:PATH.")
+@store_options
+def chat_command(llm=None, settings=None):
+    """The terminal chat app (Textual)."""
+    from tui.app import ChatApp
+
+    from .builder import open_assistant
+
+    if settings is None:
+        settings = make_settings()
+    ChatApp(lambda: open_assistant(settings, llm=llm)).run()
 
 
 # -- eval ----------------------------------------------------------------------------

@@ -61,6 +61,7 @@ class Handler(BaseHTTPRequestHandler):
         self.end_headers()
         pieces = re.findall(r"\S+\s*", text)
         for n, piece in enumerate(pieces):
+            time.sleep(self.server.delay)
             delta = {"role": "assistant", "content": piece} if n == 0 else {"content": piece}
             chunk = {**base, "object": "chat.completion.chunk", "choices": [{"index": 0, "delta": delta, "finish_reason": None}]}
             self.wfile.write(f"data: {json.dumps(chunk)}\n\n".encode())
@@ -73,5 +74,6 @@ class Handler(BaseHTTPRequestHandler):
 def start() -> ThreadingHTTPServer:
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     server.requests = []
+    server.delay = 0.0  # seconds between streamed tokens
     threading.Thread(target=server.serve_forever, daemon=True).start()
     return server

@@ -1,0 +1,245 @@
+"""The chat app, driven with Pilot: ask, follow-up, sources, the article reader, cancel,
+sync with progress, error notices, and article text that looks like markup."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from index import Index, Settings
+from qa.assistant import Assistant
+from qa.llm import make_llm
+from qa.retrieval import Retriever
+from tests import fake_openai
+from tests.conftest import SEED, write_corpus
+from tui.app import ChatApp
+from tui.screens import ArticleScreen
+from tui.widgets import AnswerMessage, CitationItem, SourcesPanel, StatusLine
+
+SIZE = (100, 30)
+
+
+@pytest.fixture
+def seeded_settings(embedded_settings) -> Settings:
+    Index.open(settings=embedded_settings).sync([SEED.parent])
+    return embedded_settings
+
+
+def make_app(settings: Settings, llm=None, tmp_path=None) -> ChatApp:
+    def load():
+        return Assistant(Retriever(Index.open(settings=settings)), llm=make_llm(llm))
+
+    return ChatApp(load, cursor_blink=False, export_dir=tmp_path)
+
+
+async def ready(pilot) -> None:
+    for _ in range(200):
+        await pilot.pause(0.05)
+        if pilot.app.assistant is not None or pilot.app._notifications:
+            break
+    await pilot.app.workers.wait_for_complete()
+    await pilot.pause()
+
+
+async def ask(pilot, question: str) -> AnswerMessage:
+    await pilot.click("#prompt")
+    for char in question:
+        await pilot.press(char if char != " " else "space")
+    await pilot.press("enter")
+    await pilot.pause()
+    await pilot.app.workers.wait_for_complete()
+    await pilot.pause()
+    return list(pilot.app.query(AnswerMessage))[-1]
+
+
+def notices(app) -> list[str]:
+    return [f"{n.title}: {n.message}" for n in app._notifications]
+
+
+async def test_ask_shows_answer_with_markers_and_sources(seeded_settings):
+    app = make_app(seeded_settings)
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(pilot)
+        assert "1 articles" in str(app.query_one(StatusLine).render())
+        message = await ask(pilot, "what does Japan expect from Sochi?")
+        assert message.answer is not None and message.answer.answered
+        assert "**[1]**" in message.body.source
+        items = list(app.query(CitationItem))
+        assert len(items) == len(message.answer.citations) >= 1
+        assert items[0].citation.quote in items[0].context
+
+
+async def test_follow_up_uses_the_history(seeded_settings):
+    app = make_app(seeded_settings)
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(pilot)
+        await ask(pilot, "what does Japan expect from Sochi?")
+        follow = await ask(pilot, "and what about China?")
+        assert follow.answer.query != follow.answer.question  # resolved against the history
+        assert any(w in follow.answer.lead for w in ("China", "Chinese", "Beijing"))
+        assert len(app.session.answers) == 2
+
+
+async def test_citation_opens_the_article_at_the_span(seeded_settings):
+    app = make_app(seeded_settings)
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(pilot)
+        message = await ask(pilot, "and Lavrov expected what from his Chinese audience?")
+        await pilot.press("ctrl+s")
+        await pilot.press("down", "up")
+        await pilot.press("enter")
+        await pilot.pause()
+        screen = app.screen
+        assert isinstance(screen, ArticleScreen)
+        citation = message.answer.citations[0]
+        assert screen.citation == citation
+        cited = screen.query(".cited").first()
+        assert citation.quote[:40] in str(cited.render())
+        body = screen.query_one("#article-body")
+        await pilot.pause(0.2)
+        assert cited.region.y - body.region.y < body.region.height  # the span is on screen
+        await pilot.press("escape")
+        assert not isinstance(app.screen, ArticleScreen)
+
+
+async def test_escape_cancels_an_answer_in_progress(seeded_settings):
+    server = fake_openai.start()
+    server.delay = 0.3  # a slow model
+    try:
+        app = make_app(seeded_settings, llm=f"http://127.0.0.1:{server.server_address[1]}")
+        async with app.run_test(size=SIZE) as pilot:
+            await ready(pilot)
+            await pilot.click("#prompt")
+            for char in "Lavrov":
+                await pilot.press(char)
+            await pilot.press("enter")
+            await pilot.pause(0.6)  # some tokens have streamed
+            message = list(app.query(AnswerMessage))[-1]
+            assert message.body.source  # streaming shows text as it arrives
+            await pilot.press("escape")
+            await app.workers.wait_for_complete()
+            await pilot.pause()
+            assert message.answer is None and "Cancelled" in message.body.source
+    finally:
+        server.shutdown()
+
+
+async def test_sync_from_the_palette_with_progress(seeded_settings, tmp_path):
+    folder = tmp_path / "more"
+    write_corpus(folder, count=3)
+    seen = []
+    app = make_app(seeded_settings)
+    async with app.run_test(size=SIZE, message_hook=seen.append) as pilot:
+        await ready(pilot)
+        await pilot.press("ctrl+p")
+        for char in "Sync folder":
+            await pilot.press(char if char != " " else "space")
+        await pilot.pause(0.3)
+        await pilot.press("enter")
+        await pilot.pause(0.3)
+        for char in str(folder):
+            await pilot.press(char)
+        await pilot.press("enter")
+        await pilot.pause(0.2)
+        await app.workers.wait_for_complete()
+        await pilot.pause(0.2)
+        assert any(type(m).__name__ == "SyncProgress" for m in seen)
+        assert any("Sync finished: 3 added" in n for n in notices(app))
+        assert "4 articles" in str(app.query_one(StatusLine).render())
+
+
+async def test_empty_index_notice(embedded_settings):
+    settings = embedded_settings.model_copy(update={"collection": "empty"})
+    app = make_app(settings)
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(pilot)
+        assert any("index is empty" in n for n in notices(app))
+
+
+async def test_chroma_server_down_notice(embedded_settings):
+    settings = Settings(**{**embedded_settings.model_dump(), "chroma_url": "http://127.0.0.1:9"})
+    app = make_app(settings)
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(pilot)
+        text = " ".join(notices(app))
+        assert "cannot reach the Chroma server" in text and "Traceback" not in text
+        assert app.is_running
+
+
+async def test_llm_unreachable_notice(seeded_settings):
+    app = make_app(seeded_settings, llm="http://127.0.0.1:9")
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(pilot)
+        message = await ask(pilot, "Lavrov?")
+        assert any("LLM backend failed" in n for n in notices(app))
+        assert message.answer is None and "No answer" in message.body.source
+
+
+async def test_article_text_is_never_markup(embedded_settings, tmp_path):
+    folder = tmp_path / "news"
+    folder.mkdir()
+    (folder / "tricky.txt").write_text(
+        "Markup test\n\nThe minister wrote [bold]x[/bold] and [@click=app.quit]quit[/] in his memo about Sochi.\n"
+    )
+    Index.open(settings=embedded_settings).sync([folder])
+    app = make_app(embedded_settings)
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(pilot)
+        message = await ask(pilot, "What did the minister write in his memo about Sochi?")
+        assert "[bold]x[/bold]" in message.answer.text
+        svg = app.export_screenshot()
+        assert "[bold]x[/bold]" in svg and "[@click=app.quit]" in svg
+        item = app.query_one(CitationItem)
+        await pilot.click(AnswerMessage)
+        await pilot.click(CitationItem)
+        await pilot.pause()
+        assert app.is_running and item.citation.quote.count("[") == 4
+
+
+async def test_export_and_reopen_a_chat(seeded_settings, tmp_path):
+    app = make_app(seeded_settings, tmp_path=tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(pilot)
+        await ask(pilot, "what does Japan expect from Sochi?")
+        chat_id = app.session.id
+        await pilot.press("ctrl+r")
+        exported = (tmp_path / f"chat-{chat_id}.md").read_text()
+        assert "## Sources" in exported and "Putin’s New Eastward Pivot" in exported
+        await pilot.press("ctrl+n")
+        assert not list(app.query(AnswerMessage))
+        await pilot.press("ctrl+o")
+        await pilot.pause()
+        await pilot.press("enter")
+        await pilot.pause(0.3)
+        assert app.session.id == chat_id
+        reopened = list(app.query(AnswerMessage))
+        assert reopened and reopened[0].answer.citations
+        assert list(app.query(CitationItem))
+
+
+# -- snapshots -------------------------------------------------------------------------
+
+
+def _snap_app(seeded_settings):
+    return make_app(seeded_settings)
+
+
+async def _answer_japan(pilot):
+    await ready(pilot)
+    await ask(pilot, "what does Japan expect from Sochi?")
+    await pilot.pause(0.2)
+
+
+@pytest.mark.parametrize("size", [(100, 30), (80, 24)])
+def test_snapshot_chat(snap_compare, seeded_settings, size):
+    assert snap_compare(_snap_app(seeded_settings), terminal_size=size, run_before=_answer_japan)
+
+
+def test_snapshot_article(snap_compare, seeded_settings):
+    async def open_article(pilot):
+        await _answer_japan(pilot)
+        await pilot.press("ctrl+s", "enter")
+        await pilot.pause(0.3)
+
+    assert snap_compare(_snap_app(seeded_settings), terminal_size=(100, 30), run_before=open_article)

@@ -1,0 +1,398 @@
+"""``qa chat``: the Textual app.
+
+The app is handed a loader for the engine (an ``Assistant`` from ``qa``); it paints at
+once and loads the index and model in a thread worker. Every blocking call (answers,
+syncs) runs in a thread worker that only posts messages; handlers on the main thread touch
+the widgets.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Callable
+
+from rich.text import Text
+from textual import on, work
+from textual.app import App, ComposeResult, SystemCommand
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.message import Message
+from textual.widgets import Footer, Header, Input
+from textual.worker import Worker, get_current_worker
+
+from qa.answer import Answer
+from qa.assistant import Assistant, Filters
+from qa.export import answer_text, chat_markdown
+
+from .screens import ArticleScreen, ChatsScreen, FiltersScreen, PromptScreen, SyncPanel
+from .widgets import AnswerMessage, SourcesPanel, StatusLine, UserMessage
+
+
+class Cancelled(Exception):
+    pass
+
+
+def describe_error(exc: BaseException) -> str:
+    """One line that says what went wrong and what to do."""
+    text = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+    return text[:300]
+
+
+class ChatApp(App):
+    CSS_PATH = "app.tcss"
+    TITLE = "qa"
+    SUB_TITLE = "ask your articles"
+    BINDINGS = [
+        Binding("ctrl+n", "new_chat", "New chat"),
+        Binding("ctrl+o", "open_chat", "Chats"),
+        Binding("ctrl+s", "focus_sources", "Sources"),
+        Binding("ctrl+f", "filters", "Filters"),
+        Binding("ctrl+y", "copy_answer", "Copy"),
+        Binding("ctrl+r", "export_chat", "Export"),
+        Binding("escape", "cancel", "Cancel", show=False),
+        Binding("ctrl+l", "focus_prompt", "Ask", show=False),
+    ]
+
+    class EngineReady(Message):
+        def __init__(self, assistant: Assistant):
+            super().__init__()
+            self.assistant = assistant
+
+    class EngineFailed(Message):
+        def __init__(self, error: str):
+            super().__init__()
+            self.error = error
+
+    class Token(Message):
+        def __init__(self, target: AnswerMessage, text: str):
+            super().__init__()
+            self.target, self.text = target, text
+
+    class AnswerReady(Message):
+        def __init__(self, target: AnswerMessage, answer: Answer):
+            super().__init__()
+            self.target, self.answer = target, answer
+
+    class AnswerFailed(Message):
+        def __init__(self, target: AnswerMessage, error: str):
+            super().__init__()
+            self.target, self.error = target, error
+
+    class SyncProgress(Message):
+        def __init__(self, phase: str, done: int, total: int):
+            super().__init__()
+            self.phase, self.done, self.total = phase, done, total
+
+    class SyncDone(Message):
+        def __init__(self, summary: str, failed: int, error: str | None = None):
+            super().__init__()
+            self.summary, self.failed, self.error = summary, failed, error
+
+    def __init__(
+        self,
+        load_assistant: Callable[[], Assistant],
+        cursor_blink: bool = True,
+        export_dir: Path | None = None,
+    ):
+        super().__init__()
+        self._load_assistant = load_assistant
+        self.cursor_blink = cursor_blink
+        self.export_dir = export_dir
+        self.assistant: Assistant | None = None
+        self.session = None
+        self.filters = Filters()
+        self._pending: list[str] = []
+        self._answering: Worker | None = None
+        self._selected: AnswerMessage | None = None
+
+    # -- layout -----------------------------------------------------------------------
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        with Horizontal(id="main"):
+            with Vertical(id="chat-column"):
+                yield VerticalScroll(id="log")
+                yield SyncPanel(id="sync")
+                yield Input(placeholder="Ask about your articles…", id="prompt")
+            yield SourcesPanel(id="sources")
+        yield StatusLine("Loading the index and model…", id="status")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.query_one("#prompt", Input).cursor_blink = self.cursor_blink
+        self.query_one("#prompt", Input).focus()
+        self.load_engine()
+
+    # -- the engine ---------------------------------------------------------------------
+
+    @work(thread=True, exclusive=True, group="engine")
+    def load_engine(self) -> None:
+        try:
+            assistant = self._load_assistant()
+            assistant.warm_up()
+        except Exception as exc:  # shown as a notice; the app keeps running
+            self.post_message(self.EngineFailed(describe_error(exc)))
+            return
+        self.post_message(self.EngineReady(assistant))
+
+    @on(EngineReady)
+    def _engine_ready(self, event: EngineReady) -> None:
+        self.assistant = event.assistant
+        self.session = self.assistant.chat(self.filters)
+        self.refresh_status()
+        if self._status_counts()[0] == 0:
+            self.notify(
+                "The index is empty: press Ctrl+P and choose “Sync folder” to add articles.",
+                title="No articles",
+                severity="warning",
+                timeout=10,
+            )
+        pending, self._pending = self._pending, []
+        for question in pending:
+            self.ask(question)
+
+    @on(EngineFailed)
+    def _engine_failed(self, event: EngineFailed) -> None:
+        self.query_one(StatusLine).set_status("Not connected")
+        self.notify(event.error, title="Cannot open the index", severity="error", timeout=30)
+
+    def _status_counts(self) -> tuple[int, int]:
+        try:
+            return self.assistant.index.store.counts()
+        except Exception:
+            return (0, 0)
+
+    def refresh_status(self) -> None:
+        if self.assistant is None:
+            return
+        articles, chunks = self._status_counts()
+        settings = self.assistant.index.settings
+        parts = [f"collection {settings.collection}", f"{articles} articles", f"{chunks} chunks"]
+        if self.assistant.llm is not None:
+            parts.append("LLM on")
+        f = self.filters
+        if f.sources or f.since or f.until:
+            parts.append("filters: " + " ".join(x for x in [",".join(f.sources or []), f.since and f"from {f.since}", f.until and f"to {f.until}"] if x))
+        self.query_one(StatusLine).set_status(" · ".join(parts))
+
+    # -- asking -------------------------------------------------------------------------
+
+    @on(Input.Submitted, "#prompt")
+    def _submitted(self, event: Input.Submitted) -> None:
+        question = event.value.strip()
+        event.input.clear()
+        if not question:
+            return
+        if self.assistant is None:
+            self._pending.append(question)
+            self.notify("Still loading the index; your question will be answered in a moment.")
+            self._add_question(question)
+            return
+        self.ask(question, already_shown=False)
+
+    def _add_question(self, question: str) -> AnswerMessage:
+        log = self.query_one("#log", VerticalScroll)
+        target = AnswerMessage(question)
+        log.mount(UserMessage(question))
+        log.mount(target)
+        log.scroll_end(animate=False)
+        return target
+
+    def ask(self, question: str, already_shown: bool = True) -> None:
+        targets = [m for m in self.query(AnswerMessage) if m.question == question and m.answer is None]
+        target = targets[-1] if (already_shown and targets) else self._add_question(question)
+        self._answering = self._answer(question, target)
+
+    @work(thread=True, exclusive=True, group="answer")
+    def _answer(self, question: str, target: AnswerMessage) -> None:
+        worker = get_current_worker()
+
+        def on_token(text: str) -> None:
+            if worker.is_cancelled:
+                raise Cancelled()
+            self.post_message(self.Token(target, text))
+
+        try:
+            answer = self.session.ask(question, on_token=on_token)
+        except Cancelled:
+            return
+        except Exception as exc:
+            if not worker.is_cancelled:
+                self.post_message(self.AnswerFailed(target, describe_error(exc)))
+            return
+        if not worker.is_cancelled:
+            self.post_message(self.AnswerReady(target, answer))
+
+    @on(Token)
+    def _token(self, event: Token) -> None:
+        event.target.stream(event.text)
+
+    @on(AnswerReady)
+    def _answer_ready(self, event: AnswerReady) -> None:
+        event.target.show(event.answer)
+        self._select(event.target)
+        self.query_one("#log", VerticalScroll).scroll_end(animate=False)
+
+    @on(AnswerFailed)
+    def _answer_failed(self, event: AnswerFailed) -> None:
+        event.target.show_note("No answer: " + event.error)
+        self.notify(event.error, title="Could not answer", severity="error", timeout=15)
+
+    def action_cancel(self) -> None:
+        if self._answering is not None and self._answering.is_running:
+            self._answering.cancel()
+            pending = [m for m in self.query(AnswerMessage) if m.answer is None and m.has_class("pending")]
+            for message in pending:
+                message.show_note("Cancelled.")
+            self.notify("Answer cancelled.")
+
+    # -- sources and the article reader ---------------------------------------------
+
+    @on(AnswerMessage.Selected)
+    def _selected_answer(self, event: AnswerMessage.Selected) -> None:
+        self._select(event.message)
+
+    def _select(self, message: AnswerMessage) -> None:
+        self._selected = message
+        for other in self.query(AnswerMessage):
+            other.set_class(other is message, "selected")
+        self.query_one(SourcesPanel).show(message.answer)
+
+    def action_focus_sources(self) -> None:
+        self.query_one("#citations").focus()
+
+    def action_focus_prompt(self) -> None:
+        self.query_one("#prompt").focus()
+
+    @on(SourcesPanel.OpenCitation)
+    def _open_citation(self, event: SourcesPanel.OpenCitation) -> None:
+        try:
+            article = self.assistant.index.article(event.citation.article_id)
+        except Exception as exc:
+            self.notify(describe_error(exc), title="Cannot open the article", severity="error")
+            return
+        self.push_screen(ArticleScreen(article, event.citation))
+
+    # -- chats --------------------------------------------------------------------------
+
+    def action_new_chat(self) -> None:
+        if self.assistant is None:
+            return
+        self.session = self.assistant.chat(self.filters)
+        self.query_one("#log", VerticalScroll).remove_children()
+        self.query_one(SourcesPanel).show(None)
+        self.notify("New chat.")
+
+    def action_open_chat(self) -> None:
+        if self.assistant is None:
+            return
+        chats = [c for c in self.assistant.chats() if c["turns"]]
+        self.push_screen(ChatsScreen(chats), self._reopen)
+
+    def _reopen(self, chat_id: str | None) -> None:
+        if not chat_id:
+            return
+        self.session = self.assistant.open_chat(chat_id)
+        self.filters = self.session.filters
+        log = self.query_one("#log", VerticalScroll)
+        log.remove_children()
+        last = None
+        for answer in self.session.answers:
+            log.mount(UserMessage(answer.question))
+            last = AnswerMessage(answer.question)
+            log.mount(last)
+            self.call_after_refresh(last.show, answer)
+        if last is not None:
+            self.call_after_refresh(self._select, last)
+        self.refresh_status()
+
+    def action_filters(self) -> None:
+        f = self.filters
+        self.push_screen(FiltersScreen(f.sources, f.since, f.until), self._set_filters)
+
+    def _set_filters(self, values: dict | None) -> None:
+        if values is None:
+            return
+        from qa.retrieval import _date_arg, SearchError
+
+        try:
+            _date_arg(values["since"], "since"), _date_arg(values["until"], "until")
+        except SearchError as exc:
+            self.notify(str(exc), title="Filters not changed", severity="error")
+            return
+        self.filters = Filters(**values)
+        if self.session is not None:
+            self.session.filters = self.filters
+        self.refresh_status()
+
+    def action_copy_answer(self) -> None:
+        message = self._selected
+        if message is None or message.answer is None:
+            self.notify("Select an answer first.")
+            return
+        self.copy_to_clipboard(answer_text(message.answer))
+        self.notify("Answer and sources copied.")
+
+    def action_export_chat(self) -> None:
+        if self.session is None or not self.session.answers:
+            self.notify("Nothing to export yet.")
+            return
+        folder = self.export_dir or (self.assistant.index.settings.data_dir / "exports")
+        folder.mkdir(parents=True, exist_ok=True)
+        path = folder / f"chat-{self.session.id}.md"
+        title = self.session.answers[0].question
+        path.write_text(chat_markdown(self.session.answers, title=title), encoding="utf-8")
+        self.notify(f"Exported to {path}", title="Chat exported")
+
+    # -- syncing from the app -------------------------------------------------------
+
+    def get_system_commands(self, screen):
+        yield from super().get_system_commands(screen)
+        yield SystemCommand("Sync folder", "Index new and changed articles from a folder", self.action_sync_prompt)
+        yield SystemCommand("New chat", "Start a fresh conversation", self.action_new_chat)
+        yield SystemCommand("Open saved chat", "Reopen an earlier chat with its citations", self.action_open_chat)
+        yield SystemCommand("Filters", "Limit this chat to sources and dates", self.action_filters)
+        yield SystemCommand("Export chat", "Save this chat as Markdown with a bibliography", self.action_export_chat)
+        yield SystemCommand("Copy answer", "Copy the selected answer with its sources", self.action_copy_answer)
+
+    def action_sync_prompt(self) -> None:
+        if self.assistant is None:
+            self.notify("Still loading the index.")
+            return
+        self.push_screen(PromptScreen("Sync which folder or file?", "~/articles"), self._sync_path)
+
+    def _sync_path(self, path: str | None) -> None:
+        if path:
+            self.sync(path)
+
+    def sync(self, path: str) -> None:
+        panel = self.query_one(SyncPanel)
+        panel.add_class("active")
+        panel.start(path)
+        self._sync(path)
+
+    @work(thread=True, exclusive=True, group="sync")
+    def _sync(self, path: str) -> None:
+        def progress(phase: str, done: int, total: int) -> None:
+            self.post_message(self.SyncProgress(phase, done, total))
+
+        try:
+            report = self.assistant.index.sync([Path(path).expanduser()], progress=progress)
+        except Exception as exc:
+            self.post_message(self.SyncDone("", 0, describe_error(exc)))
+            return
+        self.post_message(self.SyncDone(report.summary(), len(report.failed)))
+
+    @on(SyncProgress)
+    def _sync_progress(self, event: SyncProgress) -> None:
+        self.query_one(SyncPanel).progress(event.phase, event.done, event.total)
+
+    @on(SyncDone)
+    def _sync_done(self, event: SyncDone) -> None:
+        self.query_one(SyncPanel).remove_class("active")
+        if event.error:
+            self.notify(event.error, title="Sync failed", severity="error", timeout=15)
+            return
+        severity = "warning" if event.failed else "information"
+        self.notify(event.summary, title="Sync finished", severity=severity, timeout=10)
+        self.refresh_status()
