@@ -62,15 +62,16 @@ def sentence_spans(text: str) -> list[tuple[int, int]]:
 
 
 class Chunker:
-    def __init__(self, tokenizer, max_tokens: int = 200, overlap_tokens: int = 40):
+    def __init__(self, tokenizer, max_tokens: int = 200, overlap_tokens: int = 40, title_context: bool = True):
         if max_tokens > 254:
             raise ValueError("max_tokens must leave room for [CLS] and [SEP] (<= 254)")
         self.tokenizer = tokenizer
         self.max_tokens = max_tokens
         self.overlap_tokens = overlap_tokens
+        self.with_title = title_context
 
     def title_context(self, title: str) -> tuple[str, int]:
-        title = " ".join(title.split())
+        title = " ".join(title.split()) if self.with_title else ""
         if not title:
             return "", 0
         enc = self.tokenizer.encode(title, add_special_tokens=False)

@@ -78,6 +78,7 @@ class Index:
             self.embedder.tokenizer,
             max_tokens=self.settings.chunk_tokens,
             overlap_tokens=self.settings.chunk_overlap_tokens,
+            title_context=self.settings.chunk_title_context,
         )
 
     def _syncer(self) -> Syncer:

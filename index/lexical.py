@@ -52,7 +52,7 @@ class LexicalIndex:
     def sync_from(self, store, marker: str) -> tuple[int, int]:
         """Make the rows equal to the chunk collection; returns (written, deleted)."""
         wanted: dict[str, tuple] = {}
-        for ids, metas, _ in store._pages(store.chunks, include=["metadatas"]):
+        for ids, metas, _ in store.pages(store.chunks, include=["metadatas"]):
             for chunk_id, meta in zip(ids, metas):
                 meta = meta or {}
                 wanted[chunk_id] = (meta.get("article_id"), meta.get("date"), meta.get("source"))

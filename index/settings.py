@@ -44,6 +44,9 @@ class Settings(BaseSettings):
         default=200, ge=32, le=254, description="Word pieces per chunk, title context included."
     )
     chunk_overlap_tokens: int = Field(default=40, ge=0, le=128)
+    chunk_title_context: bool = Field(
+        default=True, description="Embed each chunk with its article's title in front."
+    )
     sync_batch_articles: int = Field(
         default=64, ge=1, description="Articles chunked, embedded and written per batch."
     )

@@ -211,7 +211,7 @@ class Store:
 
     def stored_articles(self) -> dict[str, StoredArticle]:
         out: dict[str, StoredArticle] = {}
-        for ids, metas, _ in self._pages(self.articles_collection, include=["metadatas"]):
+        for ids, metas, _ in self.pages(self.articles_collection, include=["metadatas"]):
             for article_id, meta in zip(ids, metas):
                 out[article_id] = StoredArticle(article_id, meta or {})
         return out
@@ -246,7 +246,7 @@ class Store:
 
     def chunk_keys(self) -> set[str]:
         keys: set[str] = set()
-        for _, metas, _ in self._pages(self.chunks, include=["metadatas"]):
+        for _, metas, _ in self.pages(self.chunks, include=["metadatas"]):
             keys.update(m.get("chunk_key", "") for m in metas if m)
         return keys
 
@@ -312,7 +312,7 @@ class Store:
         except Exception:
             return 1000
 
-    def _pages(self, collection, include, page: int = 5000):
+    def pages(self, collection, include, page: int = 5000):
         offset = 0
         while True:
             got = collection.get(include=include, limit=page, offset=offset)

@@ -131,9 +131,10 @@ class Progress:
 
 
 def chunk_key(article: Article, chunker: Chunker) -> str:
-    spec = json.dumps(
-        [CHUNKER_VERSION, chunker.max_tokens, chunker.overlap_tokens, article.title, article.text]
-    )
+    parts = [CHUNKER_VERSION, chunker.max_tokens, chunker.overlap_tokens, article.title, article.text]
+    if not chunker.with_title:
+        parts.append("no-title-context")
+    spec = json.dumps(parts)
     return hashlib.sha256(spec.encode("utf-8")).hexdigest()[:32]
 
 

@@ -1,0 +1,81 @@
+"""Choose the extractive answerer's weights and refusal threshold from dumps made by
+dump_sentence_scores.py. Prints, for a grid of weights, the share of answerable questions
+whose top sentence holds a gold answer (sets with short answers) and the best refusal F1
+(sets with unanswerable questions), so one setting can be picked for all sets.
+
+    .venv/bin/python tests/bench/choose_weights.py /tmp/rtqa.json /tmp/xquad.json /tmp/mtrag.json
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import sys
+from pathlib import Path
+
+
+def top(sentences, w):
+    if not sentences:
+        return None
+    return max(
+        sentences,
+        key=lambda s: w["dense"] * s["dense"] + w["lexical"] * s["lexical"] + w["cue"] * s["cue"] + w["rank"] / (1 + s["passage"]),
+    )
+
+
+def score(s, w) -> float:
+    return w["dense"] * s["dense"] + w["lexical"] * s["lexical"] + w["cue"] * s["cue"] + w["rank"] / (1 + s["passage"])
+
+
+def gold_at_top(data, w) -> float:
+    judged = [q for q in data if q["answerable"] and q["has_answers"]]
+    hits = sum(1 for q in judged if (t := top(q["sentences"], w)) and t["gold"])
+    return hits / max(len(judged), 1)
+
+
+def refusal_f1(data, w, threshold) -> tuple[float, float, float]:
+    tp = fp = fn = 0
+    for q in data:
+        best = max((score(s, w) for s in q["sentences"]), default=-1)
+        refused = best < threshold
+        if refused and not q["answerable"]:
+            tp += 1
+        elif refused:
+            fp += 1
+        elif not q["answerable"]:
+            fn += 1
+    p = tp / (tp + fp) if tp + fp else 0.0
+    r = tp / (tp + fn) if tp + fn else 0.0
+    return p, r, (2 * p * r / (p + r) if p + r else 0.0)
+
+
+def main() -> None:
+    sets = {Path(p).stem: json.loads(Path(p).read_text()) for p in sys.argv[1:]}
+    grid = [
+        {"dense": 1.0, "lexical": lex, "cue": cue, "rank": rank}
+        for lex, cue, rank in itertools.product([0.0, 0.2, 0.35, 0.5, 0.8], [0.0, 0.1, 0.15, 0.25, 0.4], [0.0, 0.05, 0.1, 0.2])
+    ]
+    rows = []
+    for w in grid:
+        row = {"w": w}
+        for name, data in sets.items():
+            if any(not q["answerable"] for q in data):
+                best = max(
+                    (refusal_f1(data, w, t / 100) + (t / 100,) for t in range(20, 90)), key=lambda x: x[2]
+                )
+                row[name] = {"refusal_p": best[0], "refusal_r": best[1], "refusal_f1": best[2], "threshold": best[3]}
+            if any(q["has_answers"] for q in data) and any(s["gold"] for q in data for s in q["sentences"]):
+                row.setdefault(name, {})["gold_at_top"] = gold_at_top(data, w)
+        rows.append(row)
+    short_sets = [n for n in sets if "gold_at_top" in rows[0].get(n, {})]
+    rows.sort(key=lambda r: -sum(r[n]["gold_at_top"] for n in short_sets))
+    for r in rows[:15]:
+        print(json.dumps(r))
+    print("current default:")
+    for r in rows:
+        if r["w"] == {"dense": 1.0, "lexical": 0.35, "cue": 0.15, "rank": 0.1}:
+            print(json.dumps(r))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,79 @@
+"""Dump, per question, the features of every candidate sentence the extractive answerer
+sees, so that scoring weights and the refusal threshold can be chosen offline on the dev
+sets (one retrieval + embedding pass, then any number of weight settings).
+
+    .venv/bin/python tests/bench/dump_sentence_scores.py ../shared/eval/mtrag-dev \\
+        --data-dir /work/bench-data/dev --out /tmp/mtrag.json
+
+Then: .venv/bin/python tests/bench/choose_weights.py /tmp/rtqa.json /tmp/mtrag.json ...
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT))
+
+from index import Index, Settings  # noqa: E402
+from qa.answer_eval import contains  # noqa: E402
+from qa.assistant import PASSAGES, condense  # noqa: E402
+from qa.evaluation import corpus_path, eval_collection_name, load_questions  # noqa: E402
+from qa.extractive import _has_cue, _stem, candidates, content_words, question_kind  # noqa: E402
+from qa.retrieval import Retriever  # noqa: E402
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("eval_set", type=Path)
+    parser.add_argument("--data-dir", type=Path, required=True)
+    parser.add_argument("--collection")
+    parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--limit", type=int)
+    args = parser.parse_args()
+    settings = Settings(
+        data_dir=args.data_dir,
+        collection=args.collection or eval_collection_name(args.eval_set),
+        model_cache_dir=Path(os.environ.get("QA_MODEL_CACHE_DIR", Settings().model_cache_dir)),
+    )
+    idx = Index.open(settings=settings)
+    idx.sync([corpus_path(args.eval_set)])
+    retriever = Retriever(idx)
+    retriever.warm_up()
+    embedder = retriever.embedder
+    questions = load_questions(args.eval_set)
+    questions = questions[: args.limit] if args.limit else questions
+    out = []
+    for q in questions:
+        query = condense(q.question, q.history)
+        passages = retriever.search(query, k=PASSAGES)
+        cands = candidates(passages)
+        q_terms = {_stem(w) for w in content_words(q.question)}
+        carried = query[len(q.question) :]
+        c_terms = {_stem(w) for w in content_words(carried)} - q_terms
+        total = len(q_terms) + 0.5 * len(c_terms)
+        kind = question_kind(q.question)
+        dense = embedder.embed([" ".join(c.text.split()) for c in cands]) @ embedder.embed_query(query) if cands else []
+        rows = []
+        for c, d in zip(cands, dense):
+            s_terms = {_stem(w) for w in content_words(c.text)}
+            rows.append(
+                {
+                    "dense": round(float(d), 4),
+                    "lexical": round((len(q_terms & s_terms) + 0.5 * len(c_terms & s_terms)) / total, 4) if total else 0.0,
+                    "cue": int(_has_cue(kind, c.text, q.question)),
+                    "passage": c.passage,
+                    "gold": bool(q.answers) and contains(c.text, q.answers),
+                }
+            )
+        out.append({"id": q.id, "answerable": q.answerable, "has_answers": bool(q.answers), "kind": kind, "sentences": rows})
+    args.out.write_text(json.dumps(out))
+    print(f"wrote {len(out)} questions to {args.out}")
+
+
+if __name__ == "__main__":
+    main()
