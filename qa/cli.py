@@ -293,10 +293,12 @@ def chat_command(llm=None, settings=None):
 @click.argument("folder", type=click.Path(path_type=Path))
 @click.option("-k", "k", default=10, show_default=True, type=click.IntRange(1, 100))
 @click.option("--limit", type=int, help="Only the first N questions.")
+@click.option("--answers/--no-answers", default=True, show_default=True, help="Also score the answers.")
+@click.option("--history/--no-history", default=True, show_default=True, help="Resolve follow-ups against each question's history.")
 @click.option("--json", "as_json", is_flag=True, help="Print the scores as JSON.")
 @store_options
 @friendly_errors
-def eval_command(folder, k, limit, as_json, settings):
+def eval_command(folder, k, limit, answers, history, as_json, settings):
     """Measure retrieval on an eval set (corpus.jsonl + questions.jsonl in FOLDER).
 
     The corpus is synced into its own collection (eval-<folder name>) unless --collection
@@ -312,7 +314,7 @@ def eval_command(folder, k, limit, as_json, settings):
         corpus = corpus_path(folder)
     except EvalSetError as exc:
         fail(str(exc))
-    if settings.collection == "default" and "QA_COLLECTION" not in os.environ:
+    if settings.collection == "default" and not os.environ.get("QA_COLLECTION"):
         settings = make_settings(**{**settings.model_dump(), "collection": eval_collection_name(folder)})
     idx = Index.open(settings=settings)
     with sync_progress(enabled=sys.stderr.isatty() and not as_json) as progress:
@@ -321,14 +323,22 @@ def eval_command(folder, k, limit, as_json, settings):
         click.echo(f"note: {len(report.failed)} corpus lines could not be indexed", err=True)
     retriever = Retriever(idx)
     retriever.warm_up()
-    scores = evaluate_retriever(retriever, questions, k=k)
+    scores = evaluate_retriever(retriever, questions, k=k, use_history=history)
     data = {"set": str(folder), "collection": settings.collection, "retrieval": scores.to_dict()}
+    if answers:
+        from .answer_eval import score_answers
+        from .assistant import Assistant
+
+        data["answers"] = score_answers(Assistant(retriever), questions, use_history=history).to_dict()
     if as_json:
         echo_json(data)
         return
-    click.echo(f"{folder} ({scores.questions} questions with gold articles, collection {settings.collection})")
-    for key, value in scores.to_dict().items():
-        click.echo(f"{key:>15}: {value}")
+    click.echo(f"{folder} ({len(questions)} questions; collection {settings.collection})")
+    for part in ("retrieval", "answers"):
+        if part in data:
+            click.echo(f"{part}:")
+            for key, value in data[part].items():
+                click.echo(f"{key:>18}: {value}")
 
 
 def main() -> None:

@@ -119,13 +119,20 @@ def score_retrieval(
     )
 
 
-def evaluate_retriever(retriever, questions: list[Question], k: int = 10) -> RetrievalScores:
+def evaluate_retriever(
+    retriever, questions: list[Question], k: int = 10, use_history: bool = True
+) -> RetrievalScores:
+    """``use_history``: resolve follow-ups against the question's history first, as the
+    assistant does; otherwise search the last turn alone."""
+    from .assistant import condense
+
     # Identical texts are stored once under the smallest id; a passage of that article is
     # a passage of every article with the same text.
     canonical = retriever.index.canonical_ids()
 
     def search(q: Question):
-        return [(p.article_id, p.text) for p in retriever.search(q.question, k=k)]
+        query = condense(q.question, q.history) if use_history else q.question
+        return [(p.article_id, p.text) for p in retriever.search(query, k=k)]
 
     resolved = [
         Question(**{**q.__dict__, "gold_articles": [canonical.get(g, g) for g in q.gold_articles]})

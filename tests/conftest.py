@@ -110,7 +110,11 @@ def cli_env(settings: Settings, **extra) -> dict:
     env.pop("QA_CHROMA_URL", None)
     if settings.chroma_url:
         env["QA_CHROMA_URL"] = settings.chroma_url
-    env.update(extra)
+    for key, value in extra.items():
+        if value is None:
+            env.pop(key, None)  # None: leave this variable unset
+        else:
+            env[key] = value
     return env
 
 

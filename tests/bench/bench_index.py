@@ -42,7 +42,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT))
+CODE = ROOT  # where index/ and qa/ are imported from; main() points it at a snapshot
 
 MAX_PIECES = 254  # 256 minus [CLS] and [SEP]
 SAMPLE_SIZE = 1500
@@ -150,10 +150,40 @@ def run_measured(cmd: list[str], env: dict, cwd: Path | None = None) -> dict:
     }
 
 
+def snapshot_code(target: Path) -> dict:
+    """Copy the code under test (index/, qa/, tui/, seeds/ of git HEAD) to ``target``.
+
+    Every process of the benchmark imports from that copy, so a checkout or an edit in the
+    work tree during the run (other sessions work in it too) cannot mix two versions in
+    one measurement. Without git, the work tree's files are copied."""
+    if target.exists():
+        shutil.rmtree(target)
+    target.mkdir(parents=True)
+    parts = ["index", "qa", "tui", "seeds"]
+    info = {"dir": str(target)}
+    try:
+        commit = subprocess.run(
+            ["git", "-C", str(ROOT), "rev-parse", "HEAD"], capture_output=True, text=True, check=True
+        ).stdout.strip()
+        archive = subprocess.run(
+            ["git", "-C", str(ROOT), "archive", "--format=tar", commit, *parts],
+            capture_output=True, check=True,
+        ).stdout
+        subprocess.run(["tar", "-x", "-C", str(target)], input=archive, check=True)
+        info["commit"] = commit
+    except (OSError, subprocess.CalledProcessError):
+        for part in parts:
+            if (ROOT / part).is_dir():
+                shutil.copytree(ROOT / part, target / part, ignore=shutil.ignore_patterns("__pycache__"))
+        info["commit"] = "work tree (no git)"
+    return info
+
+
 def qa_env(home: Path, collection: str, model_cache: Path) -> dict:
     return {
         **os.environ,
         **OFFLINE_ENV,
+        "PYTHONPATH": str(CODE),
         "QA_HOME": str(home),
         "QA_COLLECTION": collection,
         "QA_MODEL_CACHE_DIR": str(model_cache),
@@ -161,7 +191,7 @@ def qa_env(home: Path, collection: str, model_cache: Path) -> dict:
 
 
 def qa_index(path: Path, env: dict) -> dict:
-    result = run_measured([sys.executable, "-m", "qa.cli", "index", str(path), "--json"], env, cwd=ROOT)
+    result = run_measured([sys.executable, "-m", "qa.cli", "index", str(path), "--json"], env, cwd=CODE)
     try:
         result["report"] = json.loads(result["stdout"].strip().splitlines()[-1])
     except (IndexError, json.JSONDecodeError):
@@ -286,7 +316,10 @@ def chunk_corpus(rows: list[dict], model_cache: Path, collection: str) -> dict:
 
     settings = Settings(data_dir=Path(tempfile.gettempdir()), model_cache_dir=model_cache, collection=collection)
     tokenizer = load_tokenizer(str(model_path()))
-    chunker = Chunker(tokenizer, max_tokens=settings.chunk_tokens, overlap_tokens=settings.chunk_overlap_tokens)
+    options = {"max_tokens": settings.chunk_tokens, "overlap_tokens": settings.chunk_overlap_tokens}
+    if hasattr(settings, "chunk_title_context"):
+        options["title_context"] = settings.chunk_title_context
+    chunker = Chunker(tokenizer, **options)
     started = time.perf_counter()
     texts: dict[str, int] = {}  # unique embed text -> word pieces
     total = 0
@@ -348,16 +381,16 @@ def raw_throughput(sample: list[str], sample_tokens: int, warm: list[str], model
 
 
 def llamaindex(args, corpus: Path, workdir: Path) -> dict:
-    env = {**os.environ, **OFFLINE_ENV}
+    env = {**os.environ, **OFFLINE_ENV, "PYTHONPATH": str(CODE)}
     out_json = workdir / "llamaindex.json"
     cmd = [
         sys.executable, str(Path(__file__).resolve()), "--llamaindex-worker", str(corpus),
-        "--data-dir", str(workdir), "--worker-out", str(out_json),
+        "--data-dir", str(workdir), "--worker-out", str(out_json), "--code", str(CODE),
     ]
     if args.limit:
         cmd += ["--limit", str(args.limit)]
     with Load() as load:
-        result = run_measured(cmd, env, cwd=ROOT)
+        result = run_measured(cmd, env, cwd=CODE)
         load.own_cpu_s = result["cpu_s"]
     if result["rc"] != 0 or not out_json.exists():
         raise SystemExit(f"LlamaIndex worker failed (exit {result['rc']}):\n{result['stderr'][-4000:]}")
@@ -444,7 +477,7 @@ def incremental(args, corpus: Path, home: Path, workdir: Path) -> dict:
     load = Load().__enter__()
     own = 0.0
     try:
-        status = run_measured([sys.executable, "-m", "qa.cli", "status", "--json"], env, cwd=ROOT)
+        status = run_measured([sys.executable, "-m", "qa.cli", "status", "--json"], env, cwd=CODE)
         out["status_s"] = status["wall_s"]
         runs = []
         for _ in range(args.repeat):
@@ -639,8 +672,12 @@ def main() -> None:
     parser.add_argument("--json-out", type=Path, default=None, help="also write all numbers as JSON here")
     parser.add_argument("--llamaindex-worker", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--worker-out", default=None, help=argparse.SUPPRESS)
+    parser.add_argument("--code", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    global CODE
     if args.llamaindex_worker:
+        CODE = Path(args.code) if args.code else ROOT
+        sys.path.insert(0, str(CODE))
         llamaindex_worker(args)
         return
 
@@ -663,6 +700,14 @@ def main() -> None:
     home = base / f"qa-{args.collection}"
     scratch = base / "scratch"
     scratch.mkdir(parents=True, exist_ok=True)
+    code = snapshot_code(scratch / "code")
+    CODE = Path(code["dir"])
+    sys.path.insert(0, str(CODE))
+    import index
+
+    if not Path(index.__file__).resolve().is_relative_to(CODE.resolve()):
+        raise SystemExit(f"index imported from {index.__file__}, not from the snapshot {CODE}")
+    print(f"code under test: {code['commit']} (snapshot in {CODE})", flush=True)
     env = qa_env(home, args.collection, args.model_cache_dir)
     started = time.perf_counter()
     res: dict = {
@@ -674,6 +719,7 @@ def main() -> None:
             "platform": platform.platform(),
         },
         "date": dt.date.today().isoformat(),
+        "code": code,
     }
     print(f"corpus {corpus}: {len(rows)} articles; {os.cpu_count()} CPUs", flush=True)
 
@@ -717,7 +763,7 @@ def main() -> None:
         args.json_out.write_text(json.dumps(res, indent=1, default=str))
     (base / "bench_index.json").write_text(json.dumps(res, indent=1, default=str))
     print()
-    print(f"## Indexing benchmark: {corpus} ({len(rows):,} articles), {os.cpu_count()} CPUs, {res['date']}")
+    print(f"## Indexing benchmark: {corpus} ({len(rows):,} articles), {os.cpu_count()} CPUs, {res['date']}, code {code['commit'][:12]}")
     print()
     print(table)
     print()

@@ -14,17 +14,15 @@ import sys
 from pathlib import Path
 
 
+def score(s, w) -> float:
+    dense = s.get(w.get("dense_kind", "dense"), s["dense"])
+    return w["dense"] * dense + w["lexical"] * s["lexical"] + w["cue"] * s["cue"] + w["rank"] / (1 + s["passage"])
+
+
 def top(sentences, w):
     if not sentences:
         return None
-    return max(
-        sentences,
-        key=lambda s: w["dense"] * s["dense"] + w["lexical"] * s["lexical"] + w["cue"] * s["cue"] + w["rank"] / (1 + s["passage"]),
-    )
-
-
-def score(s, w) -> float:
-    return w["dense"] * s["dense"] + w["lexical"] * s["lexical"] + w["cue"] * s["cue"] + w["rank"] / (1 + s["passage"])
+    return max(sentences, key=lambda s: score(s, w))
 
 
 def gold_at_top(data, w) -> float:
@@ -51,9 +49,10 @@ def refusal_f1(data, w, threshold) -> tuple[float, float, float]:
 
 def main() -> None:
     sets = {Path(p).stem: json.loads(Path(p).read_text()) for p in sys.argv[1:]}
+    kinds = ["dense"] + [k for k in ("dense_title", "dense_window") if k in next(iter(sets.values()))[0]["sentences"][0]]
     grid = [
-        {"dense": 1.0, "lexical": lex, "cue": cue, "rank": rank}
-        for lex, cue, rank in itertools.product([0.0, 0.2, 0.35, 0.5, 0.8], [0.0, 0.1, 0.15, 0.25, 0.4], [0.0, 0.05, 0.1, 0.2])
+        {"dense": 1.0, "lexical": lex, "cue": cue, "rank": rank, "dense_kind": kind}
+        for kind, lex, cue, rank in itertools.product(kinds, [0.0, 0.2, 0.35, 0.5, 0.8], [0.0, 0.1, 0.15, 0.25, 0.4], [0.0, 0.05, 0.1, 0.2])
     ]
     rows = []
     for w in grid:
@@ -73,7 +72,7 @@ def main() -> None:
         print(json.dumps(r))
     print("current default:")
     for r in rows:
-        if r["w"] == {"dense": 1.0, "lexical": 0.35, "cue": 0.15, "rank": 0.1}:
+        if r["w"] == {"dense": 1.0, "lexical": 0.5, "cue": 0.15, "rank": 0.05, "dense_kind": "dense"}:
             print(json.dumps(r))
 
 

@@ -57,14 +57,26 @@ def main() -> None:
         c_terms = {_stem(w) for w in content_words(carried)} - q_terms
         total = len(q_terms) + 0.5 * len(c_terms)
         kind = question_kind(q.question)
-        dense = embedder.embed([" ".join(c.text.split()) for c in cands]) @ embedder.embed_query(query) if cands else []
+        qv = embedder.embed_query(query)
+        dense = embedder.embed([" ".join(c.text.split()) for c in cands]) @ qv if cands else []
+        titled = embedder.embed([f"{passages[c.passage].title}. {' '.join(c.text.split())}" for c in cands]) @ qv if cands else []
+        windows = []
+        for c in cands:
+            p = passages[c.passage]
+            before = [sp for sp in p.sentences if sp[1] <= c.start and sp[0] >= p.start]
+            prev = p.text[before[-1][0] - p.start : before[-1][1] - p.start] if before else ""
+            windows.append(" ".join(f"{prev} {c.text}".split()))
+        window = embedder.embed(windows) @ qv if cands else []
         rows = []
-        for c, d in zip(cands, dense):
+        for c, d, dt, dw in zip(cands, dense, titled, window):
             s_terms = {_stem(w) for w in content_words(c.text)}
             rows.append(
                 {
                     "dense": round(float(d), 4),
-                    "lexical": round((len(q_terms & s_terms) + 0.5 * len(c_terms & s_terms)) / total, 4) if total else 0.0,
+                    "dense_title": round(float(dt), 4),
+                    "dense_window": round(float(dw), 4),
+                    "passage_score": passages[c.passage].score,
+                    "lexical": round((len(q_terms & s_terms) + (0.5 * len(c_terms & s_terms) if (q_terms & s_terms or not q_terms) else 0)) / total, 4) if total else 0.0,
                     "cue": int(_has_cue(kind, c.text, q.question)),
                     "passage": c.passage,
                     "gold": bool(q.answers) and contains(c.text, q.answers),
