@@ -121,7 +121,8 @@ class ChatApp(App):
     def on_mount(self) -> None:
         self.query_one("#prompt", Input).cursor_blink = self.cursor_blink
         self.query_one("#prompt", Input).focus()
-        self.load_engine()
+        # Paint first: loading Chroma and the model takes a second and holds the GIL.
+        self.call_after_refresh(self.load_engine)
 
     # -- the engine ---------------------------------------------------------------------
 

@@ -26,9 +26,12 @@ import asyncio
 
 async def main():
     app = ChatApp(lambda: open_assistant(Settings()), cursor_blink=False)
+    painted_at = []
+    app.call_after_refresh(lambda: painted_at.append(time.time() - started))
     async with app.run_test(size=(100, 30)) as pilot:
-        await pilot.pause()
-        painted = time.time() - started
+        while not painted_at:
+            await pilot.pause(0.01)
+        painted = painted_at[0]
         while app.assistant is None:
             await pilot.pause(0.02)
         ready = time.time() - started
