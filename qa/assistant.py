@@ -22,6 +22,7 @@ from .extractive import (
 from .retrieval import Passage, Retriever
 
 PASSAGES = 6  # passages an answer is drawn from
+PER_ARTICLE = 2  # of which at most this many from one article
 
 
 @dataclass
@@ -117,7 +118,9 @@ class Assistant:
         if not question or not question.strip():
             raise AnswerError("the question is empty")
         query = condense(question.strip(), history)
-        passages = self.retriever.search(query, k=PASSAGES, **(filters or Filters()).as_kwargs())
+        passages = self.retriever.search(
+            query, k=PASSAGES, per_article=PER_ARTICLE, **(filters or Filters()).as_kwargs()
+        )
         if self.llm is not None:
             from .llm import answer_with_llm
 

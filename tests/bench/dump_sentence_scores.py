@@ -21,7 +21,7 @@ sys.path.insert(0, str(ROOT))
 
 from index import Index, Settings  # noqa: E402
 from qa.answer_eval import contains  # noqa: E402
-from qa.assistant import PASSAGES, condense  # noqa: E402
+from qa.assistant import PASSAGES, PER_ARTICLE, condense  # noqa: E402
 from qa.evaluation import corpus_path, eval_collection_name, load_questions  # noqa: E402
 from qa.extractive import _has_cue, _stem, candidates, content_words, question_kind  # noqa: E402
 from qa.retrieval import Retriever  # noqa: E402
@@ -50,7 +50,7 @@ def main() -> None:
     out = []
     for q in questions:
         query = condense(q.question, q.history)
-        passages = retriever.search(query, k=PASSAGES)
+        passages = retriever.search(query, k=PASSAGES, per_article=PER_ARTICLE)
         cands = candidates(passages)
         q_terms = {_stem(w) for w in content_words(q.question)}
         carried = query[len(q.question) :]
