@@ -127,6 +127,7 @@ class Index:
     def _apply(self, syncer: Syncer, plan: Plan, stored, report: SyncReport, progress: Progress):
         changes = bool(plan.writes or plan.removes) or report.repaired
         roots = sorted(set(self.roots()) | plan.roots)
+        before = self.generation()
         if changes:
             self._begin_write()
         syncer.apply(plan, stored, report, progress)
@@ -137,7 +138,15 @@ class Index:
             qa_roots=json.dumps(roots),
             qa_generation=self.generation() + (1 if changes else 0),
         )
-        self.ensure_lexical()
+        self._update_lexical(before, None if report.repaired else syncer.touched_keys)
+
+    def _update_lexical(self, before: int, keys: set[str] | None) -> None:
+        """Rewrite only the lexical rows of the chunk keys this write touched, when the
+        lexical index was in step before it; otherwise diff it against the collection."""
+        if keys is not None and self.lexical.synced_to() == str(before):
+            self.lexical.update_keys(self.store, keys, str(self.generation()))
+        else:
+            self.ensure_lexical()
 
     def _begin_write(self) -> None:
         # The generation moves at the start and the end of every write, so the lexical
@@ -226,11 +235,12 @@ class Index:
             stored = self.store.stored_articles()
             if article_id not in stored:
                 raise ArticleNotFound(article_id)
+            before = self.generation()
             self._begin_write()
             self.store.delete_articles([article_id])
             self._syncer().collect_garbage({stored[article_id].chunk_key})
             self.store.set_state(qa_sync_started="", qa_generation=self.generation() + 1)
-            self.ensure_lexical()
+            self._update_lexical(before, {stored[article_id].chunk_key})
 
     def status(self) -> dict:
         articles, chunks = self.store.counts()

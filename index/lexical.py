@@ -76,6 +76,26 @@ class LexicalIndex:
             )
         return len(fresh), len(stale)
 
+    def update_keys(self, store, keys: set[str], marker: str) -> None:
+        """Rewrite the rows of these chunk keys from the collection (a sync's changes)."""
+        keys = sorted(k for k in keys if k)
+        with self.db:
+            for key in keys:
+                self.db.execute("DELETE FROM fts WHERE chunk_id >= ? AND chunk_id < ?", (f"{key}:", f"{key};"))
+            if keys:
+                ids, metas = store.chunk_records(keys)
+                for first in range(0, len(ids), 1000):
+                    part = ids[first : first + 1000]
+                    got = store.chunks.get(ids=part, include=["documents", "metadatas"])
+                    self.db.executemany(
+                        "INSERT INTO fts (text, chunk_id, article_id, date, source) VALUES (?, ?, ?, ?, ?)",
+                        [
+                            (doc, i, m.get("article_id"), m.get("date"), m.get("source"))
+                            for i, doc, m in zip(got["ids"], got["documents"], got["metadatas"])
+                        ],
+                    )
+            self.db.execute("INSERT OR REPLACE INTO state (key, value) VALUES ('synced_to', ?)", (marker,))
+
     def count(self) -> int:
         return self.db.execute("SELECT count(*) FROM fts").fetchone()[0]
 

@@ -146,6 +146,7 @@ class Syncer:
     def __init__(self, store: Store, chunker_factory, embedder, max_bytes: int, batch: int = ARTICLE_BATCH):
         self.store = store
         self.batch = batch
+        self.touched_keys: set[str] = set()  # chunk keys the last apply wrote or removed
         self._chunker_factory = chunker_factory
         self.embedder = embedder
         self.max_bytes = max_bytes
@@ -280,6 +281,7 @@ class Syncer:
         checkpoint("before-gc")
         affected = {w.extra["chunk_key"] for w in writes}
         affected |= {stored[i].chunk_key for i in plan.removes + report.updated if i in stored}
+        self.touched_keys = affected
         if affected:
             progress("cleaning up", 0, 1)
             self.collect_garbage(affected)
