@@ -80,8 +80,13 @@ class LexicalIndex:
         """Rewrite the rows of these chunk keys from the collection (a sync's changes)."""
         keys = sorted(k for k in keys if k)
         with self.db:
-            for key in keys:
-                self.db.execute("DELETE FROM fts WHERE chunk_id >= ? AND chunk_id < ?", (f"{key}:", f"{key};"))
+            # One scan of the table whatever the number of keys (chunk_id is not indexed).
+            self.db.execute("CREATE TEMP TABLE IF NOT EXISTS touched (key TEXT PRIMARY KEY)")
+            self.db.execute("DELETE FROM touched")
+            self.db.executemany("INSERT OR IGNORE INTO touched VALUES (?)", [(k,) for k in keys])
+            self.db.execute(
+                "DELETE FROM fts WHERE substr(chunk_id, 1, instr(chunk_id, ':') - 1) IN (SELECT key FROM touched)"
+            )
             if keys:
                 ids, metas = store.chunk_records(keys)
                 for first in range(0, len(ids), 1000):
