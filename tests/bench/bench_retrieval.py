@@ -67,7 +67,6 @@ sys.path.insert(0, str(ROOT))
 
 from index import Index, Settings  # noqa: E402
 from qa import Retriever, Weights  # noqa: E402
-from qa import retrieval as retrieval_module  # noqa: E402
 from qa.evaluation import Question, load_questions, score_retrieval  # noqa: E402
 
 DOCS = ROOT / "docs" / "benchmarks.md"
@@ -75,20 +74,22 @@ SECTION = "## Retrieval (issue 3)"
 COLD_TARGET_S = 2.0
 K = 10
 
-MAIN = Weights(dense=1.0, lexical=1.0, per_article=2)
-ABLATIONS: list[tuple[str, Weights, bool]] = [
-    # (label, weights, collapse near-duplicates)
-    ("dense only (lexical=0)", Weights(dense=1.0, lexical=0.0, per_article=2), True),
-    ("lexical only (dense=0)", Weights(dense=0.0, lexical=1.0, per_article=2), True),
-    ("per_article=1", Weights(dense=1.0, lexical=1.0, per_article=1), True),
-    ("per_article=10 (no cap)", Weights(dense=1.0, lexical=1.0, per_article=10), True),
-    ("dense:lexical 1:0.25", Weights(dense=1.0, lexical=0.25, per_article=2), True),
-    ("dense:lexical 1:0.5", Weights(dense=1.0, lexical=0.5, per_article=2), True),
-    ("dense:lexical 1:2", Weights(dense=1.0, lexical=2.0, per_article=2), True),
-    ("dense:lexical 0.5:1 (= 1:2, RRF is scale-free)", Weights(dense=0.5, lexical=1.0, per_article=2), True),
-    ("dense:lexical 1:4", Weights(dense=1.0, lexical=4.0, per_article=2), True),
-    ("no near-duplicate collapsing", MAIN, False),
-    ("per_article=1, no near-duplicate collapsing", Weights(dense=1.0, lexical=1.0, per_article=1), False),
+MAIN = Weights(dense=1.0, lexical=1.0, per_article=2, collapse_duplicates=True)
+NO_COLLAPSE = dict(collapse_duplicates=False)
+ABLATIONS: list[tuple[str, Weights]] = [
+    ("dense only (lexical=0)", Weights(dense=1.0, lexical=0.0, per_article=2)),
+    ("lexical only (dense=0)", Weights(dense=0.0, lexical=1.0, per_article=2)),
+    ("per_article=1", Weights(dense=1.0, lexical=1.0, per_article=1)),
+    ("per_article=10 (no cap)", Weights(dense=1.0, lexical=1.0, per_article=10)),
+    ("dense:lexical 1:0.25", Weights(dense=1.0, lexical=0.25, per_article=2)),
+    ("dense:lexical 1:0.5", Weights(dense=1.0, lexical=0.5, per_article=2)),
+    ("dense:lexical 1:2", Weights(dense=1.0, lexical=2.0, per_article=2)),
+    ("dense:lexical 0.5:1 (same order as 1:2: RRF is scale-free)", Weights(dense=0.5, lexical=1.0, per_article=2)),
+    ("dense:lexical 1:4", Weights(dense=1.0, lexical=4.0, per_article=2)),
+    ("no near-duplicate collapsing", Weights(dense=1.0, lexical=1.0, per_article=2, **NO_COLLAPSE)),
+    ("per_article=1, dense:lexical 1:2", Weights(dense=1.0, lexical=2.0, per_article=1)),
+    ("per_article=1, dense:lexical 1:0.5", Weights(dense=1.0, lexical=0.5, per_article=1)),
+    ("per_article=1, no near-duplicate collapsing", Weights(dense=1.0, lexical=1.0, per_article=1, **NO_COLLAPSE)),
 ]
 
 
@@ -130,31 +131,19 @@ class _IndexView:
 
 
 class BenchRetriever(Retriever):
-    """``Retriever`` with recorded candidates and a switch for near-duplicate collapsing.
+    """``Retriever`` whose dense and lexical candidate lists are recorded on the first search
+    of a query and replayed afterwards; everything else (``search``, fusion, per-article cap,
+    near-duplicate collapsing, passages) is the library's own code."""
 
-    ``search`` itself is the library's; only ``_dense``, the lexical search (via the index
-    view) and, when collapsing is off, the duplicate finder used by ``_passages`` differ."""
-
-    def __init__(self, idx: Index, weights: Weights, cache: CandidateCache, collapse: bool = True):
+    def __init__(self, idx: Index, weights: Weights, cache: CandidateCache):
         super().__init__(_IndexView(idx, cache), weights=weights)
         self.cache = cache
-        self.collapse = collapse
 
     def _dense(self, query, sources, since, until, article_ids):
         key = (query, json.dumps([sources, since, until, article_ids], default=str))
         if key not in self.cache.dense:
             self.cache.dense[key] = super()._dense(query, sources, since, until, article_ids)
         return self.cache.dense[key]
-
-    def _passages(self, fused, k):
-        if self.collapse:
-            return super()._passages(fused, k)
-        original = retrieval_module._duplicate_articles
-        retrieval_module._duplicate_articles = lambda scored: set()
-        try:
-            return super()._passages(fused, k)
-        finally:
-            retrieval_module._duplicate_articles = original
 
 
 def resolve_gold(questions: list[Question], canonical: dict[str, str]) -> list[Question]:
@@ -417,6 +406,14 @@ def subsection(res: dict) -> str:
         f"Our sync before the run (incremental): {res['sync']['added']} added, {res['sync']['updated']} updated,"
         f" {res['sync']['removed']} removed, {res['sync']['seconds']:.1f} s."
     )
+    if res.get("load"):
+        notes.append(
+            "Load average (1/5/15 min) at the start "
+            + "/".join(f"{x:.1f}" for x in res["load"]["start"])
+            + ", at the end "
+            + "/".join(f"{x:.1f}" for x in res["load"]["end"])
+            + " (2 cores; other sessions' jobs may share them)."
+        )
     lines += [f"- {n}" for n in notes]
     return "\n".join(lines) + "\n"
 
@@ -496,6 +493,7 @@ def main() -> None:
         + (["--limit", str(args.limit)] if args.limit else [])
     )
     started = time.perf_counter()
+    load_start = os.getloadavg()
     questions = [q for q in load_questions(folder) if q.gold_articles]
     if args.limit:
         questions = questions[: args.limit]
@@ -520,23 +518,27 @@ def main() -> None:
     cache = CandidateCache()
     rows: list[dict] = []
 
-    def ours(label: str, weights: Weights, collapse: bool, timed: bool) -> dict:
-        r = BenchRetriever(idx, weights, cache, collapse=collapse)
+    default = dataclasses.asdict(Weights())
+
+    def ours(label: str, weights: Weights, timed: bool) -> dict:
+        if dataclasses.asdict(weights) == default:
+            label += " [= current `Weights()` default]"
+        r = BenchRetriever(idx, weights, cache)
         r.warm_up()
         if timed:
             r.search("warm up the first query path", k=K)  # not one of the questions
         scores = measure(judged, lambda q: [(p.article_id, p.text) for p in r.search(q.question, k=K)])
         row = {"label": label, "scores": scores, "timed": timed, "ours": True,
-               "weights": dataclasses.asdict(weights), "collapse": collapse}
+               "weights": dataclasses.asdict(weights), "collapse": weights.collapse_duplicates}
         rows.append(row)
         print(f"    {label}: {json.dumps(scores)}", flush=True)
         return row
 
     print("[1] ours", flush=True)
-    ours("**ours** (dense 1 : lexical 1, per_article=2)", MAIN, True, timed=True)
+    ours("**ours** (dense 1 : lexical 1, per_article=2)", MAIN, timed=True)
     print("[2] ablations (candidate lists from [1])", flush=True)
-    for label, weights, collapse in ABLATIONS:
-        ours(f"ablation: {label}", weights, collapse, timed=False)
+    for label, weights in ABLATIONS:
+        ours(f"ablation: {label}", weights, timed=False)
 
     res: dict = {
         "set": folder.name,
@@ -591,6 +593,7 @@ def main() -> None:
         res["cold"] = cold_search(questions[0].question, data_dir, collection, args.model_cache_dir, args.cold_runs)
         print(f"    {json.dumps({k: v for k, v in res['cold'].items() if k != 'cmd'})}", flush=True)
 
+    res["load"] = {"start": load_start, "end": os.getloadavg()}
     res["rows"] = rows
     res["table"] = table(rows)
     res["best"] = best_rows(rows)
