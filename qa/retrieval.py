@@ -59,6 +59,7 @@ class Retriever:
         self.index = index
         self.weights = weights or Weights()
         self._generation = None
+        self._count = 0  # chunks in the collection, read when the generation moves
 
     @classmethod
     def open(
@@ -91,6 +92,7 @@ class Retriever:
             if self._generation is not None:
                 self.index.store.reconnect()
             self.index.ensure_lexical()
+            self._count = self.index.store.chunks.count()
             self._generation = generation
 
     # -- search ----------------------------------------------------------------------
@@ -122,7 +124,7 @@ class Retriever:
         vector = self.embedder.embed_query(query)
         where = chroma_where(sources, since, until, article_ids)
         chunks = self.index.store.chunks
-        n = min(CANDIDATES, max(chunks.count(), 1))
+        n = min(CANDIDATES, max(self._count, 1))
         got = chunks.query(
             query_embeddings=[vector.tolist()], n_results=n, where=where, include=[]
         )
@@ -233,7 +235,10 @@ def _duplicate_articles(scored) -> set[str]:
         article_id = meta.get("article_id", "")
         shingles = _shingles(doc)
         for other_id, other in kept:
-            if other_id != article_id and _jaccard(shingles, other) > 0.8:
+            # Jaccard can't exceed the size ratio: skip pairs that can't be duplicates.
+            if other_id == article_id or min(len(shingles), len(other)) <= 0.8 * max(len(shingles), len(other)):
+                continue
+            if _jaccard(shingles, other) > 0.8:
                 duplicates.add(article_id)
                 break
         else:
@@ -242,12 +247,14 @@ def _duplicate_articles(scored) -> set[str]:
     return duplicates
 
 
-def _shingles(text: str) -> set[str]:
+def _shingles(text: str) -> set[int]:
     words = _TOKEN.findall(text.lower())
-    return {" ".join(words[i : i + 3]) for i in range(max(len(words) - 2, 1))}
+    if len(words) < 3:
+        return {hash(tuple(words))}
+    return {hash(t) for t in zip(words, words[1:], words[2:])}
 
 
-def _jaccard(a: set[str], b: set[str]) -> float:
+def _jaccard(a: set, b: set) -> float:
     if not a or not b:
         return 0.0
     return len(a & b) / len(a | b)
