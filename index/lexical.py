@@ -12,9 +12,10 @@ import re
 import sqlite3
 from pathlib import Path
 
+FORMAT = "2"  # 2: rows hold "title\ntext" (realtimeqa recall@5 0.738 -> 0.786 over text alone)
 _SCHEMA = """
 CREATE VIRTUAL TABLE IF NOT EXISTS fts USING fts5(
-    text, chunk_id UNINDEXED, article_id UNINDEXED, date UNINDEXED, source UNINDEXED,
+    text, chunk_id UNINDEXED, article_id UNINDEXED, date UNINDEXED, source UNINDEXED, title UNINDEXED,
     tokenize = 'porter unicode61 remove_diacritics 2'
 );
 CREATE TABLE IF NOT EXISTS state (key TEXT PRIMARY KEY, value TEXT);
@@ -38,6 +39,14 @@ class LexicalIndex:
         path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
         self.db = sqlite3.connect(str(path), check_same_thread=False)
+        self.db.executescript("CREATE TABLE IF NOT EXISTS state (key TEXT PRIMARY KEY, value TEXT);")
+        row = self.db.execute("SELECT value FROM state WHERE key = 'format'").fetchone()
+        if not row or row[0] != FORMAT:
+            # An index in an older format is rebuilt from the collection on next use.
+            with self.db:
+                self.db.execute("DROP TABLE IF EXISTS fts")
+                self.db.execute("DELETE FROM state")
+                self.db.execute("INSERT INTO state VALUES ('format', ?)", (FORMAT,))
         self.db.executescript(_SCHEMA)
 
     def close(self) -> None:
@@ -55,10 +64,10 @@ class LexicalIndex:
         for ids, metas, _ in store.pages(store.chunks, include=["metadatas"]):
             for chunk_id, meta in zip(ids, metas):
                 meta = meta or {}
-                wanted[chunk_id] = (meta.get("article_id"), meta.get("date"), meta.get("source"))
+                wanted[chunk_id] = (meta.get("article_id"), meta.get("date"), meta.get("source"), meta.get("title", ""))
         have = {
-            row[0]: (row[1], row[2], row[3])
-            for row in self.db.execute("SELECT chunk_id, article_id, date, source FROM fts")
+            row[0]: (row[1], row[2], row[3], row[4])
+            for row in self.db.execute("SELECT chunk_id, article_id, date, source, title FROM fts")
         }
         stale = [i for i, fields in have.items() if wanted.get(i) != fields]
         fresh = [i for i, fields in wanted.items() if have.get(i) != fields]
@@ -68,8 +77,8 @@ class LexicalIndex:
                 part = fresh[first : first + 1000]
                 got = store.chunks.get(ids=part, include=["documents"])
                 self.db.executemany(
-                    "INSERT INTO fts (text, chunk_id, article_id, date, source) VALUES (?, ?, ?, ?, ?)",
-                    [(doc, i, *wanted[i]) for i, doc in zip(got["ids"], got["documents"])],
+                    "INSERT INTO fts (text, chunk_id, article_id, date, source, title) VALUES (?, ?, ?, ?, ?, ?)",
+                    [(_row_text(wanted[i][3], doc), i, *wanted[i]) for i, doc in zip(got["ids"], got["documents"])],
                 )
             self.db.execute(
                 "INSERT OR REPLACE INTO state (key, value) VALUES ('synced_to', ?)", (marker,)
@@ -93,9 +102,9 @@ class LexicalIndex:
                     part = ids[first : first + 1000]
                     got = store.chunks.get(ids=part, include=["documents", "metadatas"])
                     self.db.executemany(
-                        "INSERT INTO fts (text, chunk_id, article_id, date, source) VALUES (?, ?, ?, ?, ?)",
+                        "INSERT INTO fts (text, chunk_id, article_id, date, source, title) VALUES (?, ?, ?, ?, ?, ?)",
                         [
-                            (doc, i, m.get("article_id"), m.get("date"), m.get("source"))
+                            (_row_text(m.get("title", ""), doc), i, m.get("article_id"), m.get("date"), m.get("source"), m.get("title", ""))
                             for i, doc, m in zip(got["ids"], got["documents"], got["metadatas"])
                         ],
                     )
@@ -137,6 +146,10 @@ class LexicalIndex:
         sql += " ORDER BY bm25(fts) LIMIT ?"
         args.append(k)
         return [(row[0], row[1]) for row in self.db.execute(sql, args)]
+
+
+def _row_text(title: str, text: str) -> str:
+    return f"{title}\n{text}" if title else text
 
 
 def query_terms(query: str) -> list[str]:

@@ -228,22 +228,22 @@ _TOKEN = re.compile(r"\w+")
 
 
 def _duplicate_articles(scored) -> set[str]:
-    """Articles that repeat a better-ranked article's passage almost word for word."""
-    kept: list[tuple[str, set[str]]] = []
-    duplicates: set[str] = set()
-    for _, _, doc, meta in scored:
+    """Articles that repeat another article's passage almost word for word; of each such
+    pair, the one whose best passage ranks lower is dropped."""
+    best: dict[str, int] = {}
+    shingled = []
+    for rank, (_, _, doc, meta) in enumerate(scored):
         article_id = meta.get("article_id", "")
-        shingles = _shingles(doc)
-        for other_id, other in kept:
+        best.setdefault(article_id, rank)
+        shingled.append((article_id, _shingles(doc)))
+    duplicates: set[str] = set()
+    for i, (a_id, a) in enumerate(shingled):
+        for b_id, b in shingled[i + 1 :]:
             # Jaccard can't exceed the size ratio: skip pairs that can't be duplicates.
-            if other_id == article_id or min(len(shingles), len(other)) <= 0.8 * max(len(shingles), len(other)):
+            if a_id == b_id or min(len(a), len(b)) <= 0.8 * max(len(a), len(b)):
                 continue
-            if _jaccard(shingles, other) > 0.8:
-                duplicates.add(article_id)
-                break
-        else:
-            if article_id not in duplicates:
-                kept.append((article_id, shingles))
+            if _jaccard(a, b) > 0.8:
+                duplicates.add(a_id if best[a_id] > best[b_id] else b_id)
     return duplicates
 
 
