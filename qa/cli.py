@@ -90,8 +90,9 @@ def cli(ctx: click.Context) -> None:
 
     With no command: the chat app on a terminal, `qa status` otherwise."""
     if ctx.invoked_subcommand is None:
-        if sys.stdin.isatty() and sys.stdout.isatty():
-            ctx.invoke(chat_command)
+        chat = cli.commands.get("chat")  # added by tui.cli, the `qa` console script
+        if chat is not None and sys.stdin.isatty() and sys.stdout.isatty():
+            ctx.invoke(chat)
         else:
             ctx.invoke(status_command)
 
@@ -267,23 +268,6 @@ def ask_command(question, since, until, sources, llm, as_json, settings):
         click.echo("\nNot supported by the articles (shown without citation):")
         for sentence in answer.unsupported:
             click.echo(f"  - {sentence}")
-
-
-# -- chat ---------------------------------------------------------------------------
-
-
-@cli.command("chat")
-@click.option("--llm", "llm", envvar="QA_LLM", help="URL of an OpenAI-compatible server, ollama:MODEL or gguf:PATH.")
-@store_options
-def chat_command(llm=None, settings=None):
-    """The terminal chat app (Textual)."""
-    from tui.app import ChatApp
-
-    from .builder import open_assistant
-
-    if settings is None:
-        settings = make_settings()
-    ChatApp(lambda: open_assistant(settings, llm=llm)).run()
 
 
 # -- eval ----------------------------------------------------------------------------
