@@ -60,6 +60,7 @@ class Retriever:
         self.weights = weights or Weights()
         self._generation = None
         self._count = 0  # chunks in the collection, read when the generation moves
+        self._last_query: tuple[str | None, object] = (None, None)
 
     @classmethod
     def open(
@@ -79,6 +80,12 @@ class Retriever:
     @property
     def embedder(self):
         return self.index.embedder
+
+    def query_vector(self, query: str):
+        """The query's embedding; the last one is kept, since the answerer needs it too."""
+        if self._last_query[0] != query:
+            self._last_query = (query, self.embedder.embed_query(query))
+        return self._last_query[1]
 
     def warm_up(self) -> None:
         """Load the model and open the indexes now rather than on the first question."""
@@ -111,7 +118,7 @@ class Retriever:
             raise SearchError("the query is empty")
         if k < 1:
             raise SearchError("k must be at least 1")
-        since_i, until_i = _date_arg(since, "since"), _date_arg(until, "until")
+        since_i, until_i = date_filter(since, "since"), date_filter(until, "until")
         self._refresh()
         dense = self._dense(query, sources, since_i, until_i, article_ids)
         lexical = self.index.lexical.search(
@@ -121,7 +128,7 @@ class Retriever:
         return self._passages(fused, k, per_article or self.weights.per_article)
 
     def _dense(self, query, sources, since, until, article_ids) -> list[str]:
-        vector = self.embedder.embed_query(query)
+        vector = self.query_vector(query)
         where = chroma_where(sources, since, until, article_ids)
         chunks = self.index.store.chunks
         n = min(CANDIDATES, max(self._count, 1))
@@ -213,7 +220,7 @@ def chroma_where(sources, since, until, article_ids) -> dict | None:
     return clauses[0] if len(clauses) == 1 else {"$and": clauses}
 
 
-def _date_arg(value: str | None, name: str) -> int | None:
+def date_filter(value: str | None, name: str) -> int | None:
     if value in (None, ""):
         return None
     if isinstance(value, (dt.date, dt.datetime)):

@@ -314,10 +314,10 @@ class ChatApp(App):
     def _set_filters(self, values: dict | None) -> None:
         if values is None:
             return
-        from qa.retrieval import _date_arg, SearchError
+        from qa.retrieval import SearchError, date_filter
 
         try:
-            _date_arg(values["since"], "since"), _date_arg(values["until"], "until")
+            date_filter(values["since"], "since"), date_filter(values["until"], "until")
         except SearchError as exc:
             self.notify(str(exc), title="Filters not changed", severity="error")
             return
