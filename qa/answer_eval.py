@@ -52,14 +52,20 @@ class AnswerScores:
         return {k: (round(v, 4) if isinstance(v, float) else v) for k, v in self.__dict__.items()}
 
 
-def score_answers(assistant, questions: list[Question], use_history: bool = True) -> AnswerScores:
+def score_answers(
+    assistant, questions: list[Question], use_history: bool = True, use_dates: bool = True
+) -> AnswerScores:
+    """``use_dates``: ask each question as of its ``date`` (when the set gives one)."""
+    from .assistant import Filters
+
     in_lead = em = f1 = lead_f1 = valid = 0.0
     answerable_n = 0
     refused_right = refused = should_refuse = 0
     timings: list[float] = []
     for q in questions:
         started = time.perf_counter()
-        answer = assistant.ask(q.question, history=q.history if use_history else None)
+        filters = Filters(as_of=q.date) if use_dates and q.date else None
+        answer = assistant.ask(q.question, history=q.history if use_history else None, filters=filters)
         timings.append((time.perf_counter() - started) * 1000)
         valid += all(_citation_ok(assistant, c) for c in answer.citations)
         if not q.answerable:

@@ -27,14 +27,23 @@ PER_ARTICLE = 2  # of which at most this many from one article
 
 @dataclass
 class Filters:
-    """Session filters: sources and a date range, applied inside the stores."""
+    """Session filters: sources and a date range, applied inside the stores; ``as_of`` and
+    ``recent`` as in ``Retriever.search``."""
 
     sources: list[str] | None = None
     since: str | None = None
     until: str | None = None
+    as_of: str | None = None
+    recent: bool | None = None
 
     def as_kwargs(self) -> dict:
-        return {"sources": self.sources or None, "since": self.since, "until": self.until}
+        return {
+            "sources": self.sources or None,
+            "since": self.since,
+            "until": self.until,
+            "as_of": self.as_of,
+            "recent": self.recent,
+        }
 
 
 class AnswerError(Exception):

@@ -176,11 +176,13 @@ def status_command(as_json=False, settings=None):
 @click.option("--since", help="Only articles dated on or after this day (YYYY-MM-DD).")
 @click.option("--until", help="Only articles dated on or before this day (YYYY-MM-DD).")
 @click.option("--source", "sources", multiple=True, help="Only this source (repeatable).")
-@click.option("--batch", type=click.File("r"), help='JSONL of {"id", "question"}; one JSON line out per query.')
+@click.option("--as-of", "as_of", help="Search as if on this day: later articles are left out, \"recent\" counts from it.")
+@click.option("--recent/--no-recent", default=None, help="Prefer newer articles [default: when the wording asks, e.g. \"this week\"].")
+@click.option("--batch", type=click.File("r"), help='JSONL of {"id", "question"[, "as_of"]}; one JSON line out per query.')
 @click.option("--json", "as_json", is_flag=True, help='Print {"query", "passages": [...]}.')
 @store_options
 @friendly_errors
-def search_command(query, k, since, until, sources, batch, as_json, settings):
+def search_command(query, k, since, until, sources, as_of, recent, batch, as_json, settings):
     """Find the passages that best match QUERY (hybrid dense + BM25)."""
     from .builder import open_retriever
     from .retrieval import SearchError
@@ -188,7 +190,9 @@ def search_command(query, k, since, until, sources, batch, as_json, settings):
     if not query and not batch:
         raise click.UsageError("give a QUERY or --batch FILE")
     retriever = open_retriever(settings)
-    filters = {"k": k, "since": since, "until": until, "sources": list(sources) or None}
+    filters = {
+        "k": k, "since": since, "until": until, "sources": list(sources) or None, "as_of": as_of, "recent": recent,
+    }
     try:
         if batch:
             run_batch(retriever, batch, filters)
@@ -218,7 +222,7 @@ def run_batch(retriever, lines, filters) -> None:
         try:
             item = json.loads(line)
             question = item["question"]
-            passages = retriever.search(question, **filters)
+            passages = retriever.search(question, **{**filters, "as_of": item.get("as_of") or filters["as_of"]})
             out = {"id": item.get("id"), "query": question, "passages": [p.to_dict() for p in passages]}
         except (json.JSONDecodeError, KeyError, TypeError) as exc:
             out = {"id": None, "line": lineno, "error": f"bad input line: {exc}"}
@@ -235,11 +239,13 @@ def run_batch(retriever, lines, filters) -> None:
 @click.option("--since", help="Only articles dated on or after this day (YYYY-MM-DD).")
 @click.option("--until", help="Only articles dated on or before this day (YYYY-MM-DD).")
 @click.option("--source", "sources", multiple=True, help="Only this source (repeatable).")
+@click.option("--as-of", "as_of", help="Search as if on this day: later articles are left out, \"recent\" counts from it.")
+@click.option("--recent/--no-recent", default=None, help="Prefer newer articles [default: when the wording asks, e.g. \"this week\"].")
 @click.option("--llm", "llm", envvar="QA_LLM", help="URL of an OpenAI-compatible server, ollama:MODEL or gguf:PATH.")
 @click.option("--json", "as_json", is_flag=True, help="Print the Answer as JSON.")
 @store_options
 @friendly_errors
-def ask_command(question, since, until, sources, llm, as_json, settings):
+def ask_command(question, since, until, sources, as_of, recent, llm, as_json, settings):
     """Answer QUESTION from the articles, citing the passages."""
     from .assistant import AnswerError, Filters
     from .builder import open_assistant
@@ -249,7 +255,7 @@ def ask_command(question, since, until, sources, llm, as_json, settings):
     try:
         assistant = open_assistant(settings, llm=llm)
         stream = None if as_json or not llm else (lambda t: click.echo(t, nl=False))
-        answer = assistant.ask(question, filters=Filters(list(sources) or None, since, until), on_token=stream)
+        answer = assistant.ask(question, filters=Filters(list(sources) or None, since, until, as_of, recent), on_token=stream)
     except (AnswerError, SearchError, LLMError) as exc:
         fail(str(exc))
     if as_json:
@@ -279,10 +285,11 @@ def ask_command(question, since, until, sources, llm, as_json, settings):
 @click.option("--limit", type=int, help="Only the first N questions.")
 @click.option("--answers/--no-answers", default=True, show_default=True, help="Also score the answers.")
 @click.option("--history/--no-history", default=True, show_default=True, help="Resolve follow-ups against each question's history.")
+@click.option("--dates/--no-dates", default=True, show_default=True, help="Ask each question as of its date (the set's date field).")
 @click.option("--json", "as_json", is_flag=True, help="Print the scores as JSON.")
 @store_options
 @friendly_errors
-def eval_command(folder, k, limit, answers, history, as_json, settings):
+def eval_command(folder, k, limit, answers, history, dates, as_json, settings):
     """Measure retrieval on an eval set (corpus.jsonl + questions.jsonl in FOLDER).
 
     The corpus is synced into its own collection (eval-<folder name>) unless --collection
@@ -307,13 +314,13 @@ def eval_command(folder, k, limit, answers, history, as_json, settings):
         click.echo(f"note: {len(report.failed)} corpus lines could not be indexed", err=True)
     retriever = Retriever(idx)
     retriever.warm_up()
-    scores = evaluate_retriever(retriever, questions, k=k, use_history=history)
+    scores = evaluate_retriever(retriever, questions, k=k, use_history=history, use_dates=dates)
     data = {"set": str(folder), "collection": settings.collection, "retrieval": scores.to_dict()}
     if answers:
         from .answer_eval import score_answers
         from .assistant import Assistant
 
-        data["answers"] = score_answers(Assistant(retriever), questions, use_history=history).to_dict()
+        data["answers"] = score_answers(Assistant(retriever), questions, use_history=history, use_dates=dates).to_dict()
     if as_json:
         echo_json(data)
         return

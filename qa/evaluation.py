@@ -120,10 +120,12 @@ def score_retrieval(
 
 
 def evaluate_retriever(
-    retriever, questions: list[Question], k: int = 10, use_history: bool = True
+    retriever, questions: list[Question], k: int = 10, use_history: bool = True, use_dates: bool = True
 ) -> RetrievalScores:
     """``use_history``: resolve follow-ups against the question's history first, as the
-    assistant does; otherwise search the last turn alone."""
+    assistant does; otherwise search the last turn alone. ``use_dates``: search each
+    question as of its ``date``, the day it was asked (later articles left out, "this week"
+    counted from it), when the set gives one."""
     from .assistant import condense
 
     # Identical texts are stored once under the smallest id; a passage of that article is
@@ -132,7 +134,8 @@ def evaluate_retriever(
 
     def search(q: Question):
         query = condense(q.question, q.history) if use_history else q.question
-        return [(p.article_id, p.text) for p in retriever.search(query, k=k)]
+        as_of = q.date if use_dates else None
+        return [(p.article_id, p.text) for p in retriever.search(query, k=k, as_of=as_of)]
 
     resolved = [
         Question(**{**q.__dict__, "gold_articles": [canonical.get(g, g) for g in q.gold_articles]})

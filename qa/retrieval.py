@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import re
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -46,8 +47,15 @@ class Weights:
     # (realtimeqa-dev article recall@5 0.738 vs 0.680 with 2); the assistant asks for 2,
     # which keeps more answer-bearing passages (xquad answer in top 5: 0.976 vs 0.902).
     per_article: int = 1
-    recency: float = 0.0  # > 0 prefers newer articles (score bonus per year of age)
+    # Freshness bonus, applied when a search asks for recent news (by its wording, "this
+    # week", "recently"..., or explicitly): a passage dated on the reference day gains as
+    # much as a first place in one ranking would give, halving every ``half_life_days``.
+    recency: float = 1.0
+    half_life_days: float = 7.0
     collapse_duplicates: bool = True  # the same wire story under two ids: keep the best
+    # Each passage also gains this share of the scores of its article's other candidates:
+    # an article that matches in several places is more likely the one asked about.
+    siblings: float = 0.0
 
 
 class SearchError(ValueError):
@@ -61,6 +69,7 @@ class Retriever:
         self._generation = None
         self._count = 0  # chunks in the collection, read when the generation moves
         self._last_query: tuple[str | None, object] = (None, None)
+        self._pool: ThreadPoolExecutor | None = None
 
     @classmethod
     def open(
@@ -113,19 +122,38 @@ class Retriever:
         until: str | None = None,
         article_ids: list[str] | None = None,
         per_article: int | None = None,
+        as_of: str | None = None,
+        recent: bool | None = None,
     ) -> list[Passage]:
+        """``as_of``: search as if on that day (YYYY-MM-DD): later articles are left out and
+        "recent" is measured from it (default: from the newest article found).
+        ``recent``: prefer newer articles; None decides from the query's wording ("this
+        week", "recently", "latest"...)."""
         if not query or not query.strip():
             raise SearchError("the query is empty")
         if k < 1:
             raise SearchError("k must be at least 1")
         since_i, until_i = date_filter(since, "since"), date_filter(until, "until")
+        as_of_i = date_filter(as_of, "as-of")
+        if as_of_i is not None:
+            until_i = as_of_i if until_i is None else min(until_i, as_of_i)
+        if recent is None:
+            recent = asks_for_recent(query)
         self._refresh()
-        dense = self._dense(query, sources, since_i, until_i, article_ids)
-        lexical = self.index.lexical.search(
-            query, CANDIDATES, sources=sources, since=since_i, until=until_i, article_ids=article_ids
+        # FTS5 runs while the query is embedded and Chroma searched: both release the GIL.
+        lexical = self._background().submit(
+            self.index.lexical.search,
+            query, CANDIDATES, sources=sources, since=since_i, until=until_i, article_ids=article_ids,
         )
-        fused = self._fuse(dense, [cid for cid, _ in lexical])
-        return self._passages(fused, k, per_article or self.weights.per_article)
+        dense = self._dense(query, sources, since_i, until_i, article_ids)
+        fused = self._fuse(dense, [cid for cid, _ in lexical.result()])
+        fresh = (as_of_i or "newest") if recent and self.weights.recency else None
+        return self._passages(fused, k, per_article or self.weights.per_article, fresh)
+
+    def _background(self) -> ThreadPoolExecutor:
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="qa-lexical")
+        return self._pool
 
     def _dense(self, query, sources, since, until, article_ids) -> list[str]:
         vector = self.query_vector(query)
@@ -142,23 +170,38 @@ class Retriever:
         for weight, ranking in ((self.weights.dense, dense), (self.weights.lexical, lexical)):
             for rank, chunk_id in enumerate(ranking):
                 scores[chunk_id] = scores.get(chunk_id, 0.0) + weight / (RRF_K + rank + 1)
+        if self.weights.siblings:
+            # Chunk ids are "<key of the article's text>:<n>": siblings share the key.
+            totals: dict[str, float] = {}
+            for chunk_id, score in scores.items():
+                key = chunk_id.rpartition(":")[0]
+                totals[key] = totals.get(key, 0.0) + score
+            scores = {
+                chunk_id: score + self.weights.siblings * (totals[chunk_id.rpartition(":")[0]] - score)
+                for chunk_id, score in scores.items()
+            }
         return sorted(scores.items(), key=lambda item: -item[1])
 
-    def _passages(self, fused: list[tuple[str, float]], k: int, cap: int) -> list[Passage]:
+    def _passages(
+        self, fused: list[tuple[str, float]], k: int, cap: int, fresh: int | str | None = None
+    ) -> list[Passage]:
+        """``fresh``: add the freshness bonus counted from this day (YYYYMMDD), or from the
+        newest of the candidates ("newest")."""
         head = fused[: max(k * 4, 20)]
         if not head:
             return []
         got = self.index.store.chunks.get(ids=[cid for cid, _ in head], include=["documents", "metadatas"])
         records = {i: (d, m) for i, d, m in zip(got["ids"], got["documents"], got["metadatas"])}
-        newest = max((m.get("date", 0) for _, m in records.values()), default=0)
+        if fresh == "newest":
+            fresh = max((m.get("date") or 0 for _, m in records.values()), default=0)
+        reference = int_to_day(fresh) if fresh else None
         scored = []
         for chunk_id, score in head:
             if chunk_id not in records:
                 continue
             doc, meta = records[chunk_id]
-            if self.weights.recency and meta.get("date") and newest:
-                age_years = (newest - meta["date"]) / 10_000
-                score -= self.weights.recency * age_years / (RRF_K + 1)
+            if reference is not None:
+                score += self._freshness(meta.get("date"), reference)
             scored.append((score, chunk_id, doc, meta))
         scored.sort(key=lambda item: -item[0])
         duplicates = _duplicate_articles(scored) if self.weights.collapse_duplicates else set()
@@ -178,6 +221,13 @@ class Retriever:
             if len(out) == k:
                 return out
         return out + overflow[: k - len(out)]
+
+    def _freshness(self, date: int | None, reference: dt.date) -> float:
+        day = int_to_day(date)
+        if day is None:
+            return 0.0
+        age = max((reference - day).days, 0)
+        return self.weights.recency * 0.5 ** (age / self.weights.half_life_days) / (RRF_K + 1)
 
     # -- LlamaIndex ----------------------------------------------------------------------
 
@@ -232,6 +282,26 @@ def date_filter(value: str | None, name: str) -> int | None:
 
 
 _TOKEN = re.compile(r"\w+")
+_RECENT = re.compile(
+    r"\b(?:(?:this|last|past) (?:week|weekend|month)|recent(?:ly)?|latest|today|yesterday|tonight"
+    r"|currently|right now|so far this year)\b",
+    re.IGNORECASE,
+)
+
+
+def asks_for_recent(query: str) -> bool:
+    """Does the wording ask about the latest news ("this week", "recently"...)?"""
+    return bool(_RECENT.search(query))
+
+
+def int_to_day(value: int | None) -> dt.date | None:
+    """20220617 -> date(2022, 6, 17); None for no or a malformed date."""
+    if not value:
+        return None
+    try:
+        return dt.date(value // 10_000, value // 100 % 100, value % 100)
+    except ValueError:
+        return None
 
 
 def _duplicate_articles(scored) -> set[str]:

@@ -69,6 +69,39 @@ def test_filters_apply_inside_the_stores_before_top_k(embedded_settings, tmp_pat
     assert {p.article_id for p in only} == {"a007.md"}
 
 
+def _weekly_updates(folder):
+    """The same story told in three weeks: the wording differs a little, the date more."""
+    folder.mkdir(parents=True)
+    for day, (name, outcome) in {
+        "2022-05-02": ("may", "talks on the Kurile islands broke off without a deal"),
+        "2022-06-13": ("june", "talks on the Kurile islands resumed in Tokyo"),
+        "2022-08-22": ("august", "talks on the Kurile islands ended with a fishing accord"),
+    }.items():
+        (folder / f"{name}.md").write_text(
+            f"---\ntitle: Japan and Russia, week of {day}\nsource: Wire\ndate: {day}\n---\n"
+            f"Japan and Russia: {outcome}, officials said.\n"
+        )
+
+
+def test_as_of_leaves_out_later_articles_and_recent_prefers_newer(embedded_settings, tmp_path):
+    folder = tmp_path / "weeks"
+    _weekly_updates(folder)
+    idx = Index.open(settings=embedded_settings)
+    assert not idx.sync([folder]).failed
+    retriever = Retriever(idx)
+    query = "talks between Japan and Russia on the Kurile islands"
+    ids = lambda **kw: [p.article_id for p in retriever.search(query, k=3, **kw)]  # noqa: E731
+    assert set(ids(as_of="2022-06-16")) == {"may.md", "june.md"}  # August is not known yet
+    assert ids(as_of="2022-06-16", recent=True)[0] == "june.md"
+    assert ids(recent=True)[0] == "august.md"  # counted from the newest article found
+    # "this week" asks for recent news by itself; the same question without it does not
+    worded = retriever.search(query + " this week", k=3, as_of="2022-08-25")
+    assert worded[0].article_id == "august.md"
+    assert worded[0].score > retriever.search(query, k=3, as_of="2022-08-25", recent=False)[0].score
+    with pytest.raises(SearchError, match="as-of must be a date"):
+        retriever.search(query, as_of="next Monday")
+
+
 def test_lexical_index_follows_every_sync_incrementally(embedded_settings, tmp_path):
     folder = tmp_path / "news"
     files = write_corpus(folder, count=6)
@@ -145,6 +178,10 @@ def test_cli_search_json_and_batch(embedded_settings, tmp_path):
     assert "error" in lines[1] and len(lines[2]["passages"]) == 1
     bad = run_qa(["search", "--since", "yesterday", "x"], embedded_settings)
     assert bad.returncode == 1 and bad.stderr.count("\n") == 1
+    dated = tmp_path / "dated.jsonl"
+    dated.write_text('{"id": "d1", "question": "Lavrov", "as_of": "2000-01-01"}\n')
+    out = run_qa(["search", "--batch", str(dated), "--recent"], embedded_settings)
+    assert json.loads(out.stdout)["passages"] == []  # nothing was published by then
 
 
 def test_search_start_up_path_stays_light(embedded_settings):

@@ -243,3 +243,25 @@ def test_snapshot_article(snap_compare, seeded_settings):
         await pilot.pause(0.3)
 
     assert snap_compare(_snap_app(seeded_settings), terminal_size=(100, 30), run_before=open_article)
+
+
+async def test_filters_apply_to_the_chat_and_bad_dates_are_refused(seeded_settings):
+    app = make_app(seeded_settings)
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(pilot)
+        await pilot.press("ctrl+f")
+        await pilot.pause()
+        app.screen.query_one("#since").value = "last spring"
+        await pilot.click("#apply")
+        await pilot.pause()
+        assert any("since must be a date" in n for n in notices(app))
+        assert app.filters.since is None  # nothing changed
+        await pilot.press("ctrl+f")
+        await pilot.pause()
+        app.screen.query_one("#as_of").value = "2000-01-01"  # before the seed article
+        await pilot.click("#apply")
+        await pilot.pause()
+        assert app.filters.as_of == "2000-01-01"
+        assert "as of 2000-01-01" in str(app.query_one(StatusLine).render())
+        message = await ask(pilot, "what does Japan expect from Sochi?")
+        assert not message.answer.answered and not message.answer.citations

@@ -172,8 +172,9 @@ class ChatApp(App):
         if self.assistant.llm is not None:
             parts.append("LLM on")
         f = self.filters
-        if f.sources or f.since or f.until:
-            parts.append("filters: " + " ".join(x for x in [",".join(f.sources or []), f.since and f"from {f.since}", f.until and f"to {f.until}"] if x))
+        if f.sources or f.since or f.until or f.as_of:
+            shown = [",".join(f.sources or []), f.since and f"from {f.since}", f.until and f"to {f.until}", f.as_of and f"as of {f.as_of}"]
+            parts.append("filters: " + " ".join(x for x in shown if x))
         self.query_one(StatusLine).set_status(" · ".join(parts))
 
     # -- asking -------------------------------------------------------------------------
@@ -309,7 +310,7 @@ class ChatApp(App):
 
     def action_filters(self) -> None:
         f = self.filters
-        self.push_screen(FiltersScreen(f.sources, f.since, f.until), self._set_filters)
+        self.push_screen(FiltersScreen(f.sources, f.since, f.until, f.as_of), self._set_filters)
 
     def _set_filters(self, values: dict | None) -> None:
         if values is None:
@@ -317,7 +318,8 @@ class ChatApp(App):
         from qa.retrieval import SearchError, date_filter
 
         try:
-            date_filter(values["since"], "since"), date_filter(values["until"], "until")
+            for name in ("since", "until", "as_of"):
+                date_filter(values.get(name), name.replace("_", "-"))
         except SearchError as exc:
             self.notify(str(exc), title="Filters not changed", severity="error")
             return

@@ -104,22 +104,25 @@ class PromptScreen(ModalScreen[str | None]):
 
 
 class FiltersScreen(ModalScreen[dict | None]):
-    """Sources and a date range for this chat."""
+    """Sources, a date range and an "as of" day for this chat."""
 
     BINDINGS = [Binding("escape", "dismiss(None)", "Cancel")]
 
-    def __init__(self, sources: list[str] | None, since: str | None, until: str | None):
+    def __init__(
+        self, sources: list[str] | None, since: str | None, until: str | None, as_of: str | None = None
+    ):
         super().__init__()
-        self.initial = (", ".join(sources or []), since or "", until or "")
+        self.initial = (", ".join(sources or []), since or "", until or "", as_of or "")
 
     def compose(self) -> ComposeResult:
-        sources, since, until = self.initial
+        sources, since, until, as_of = self.initial
         with Vertical(classes="dialog"):
             yield Label("Filters for this chat", classes="panel-title")
             yield Input(value=sources, placeholder="sources, comma separated (empty: all)", id="sources")
             with Horizontal(classes="dates"):
                 yield Input(value=since, placeholder="since YYYY-MM-DD", id="since")
                 yield Input(value=until, placeholder="until YYYY-MM-DD", id="until")
+                yield Input(value=as_of, placeholder="as of YYYY-MM-DD", id="as_of")
             yield Button("Apply", variant="primary", id="apply")
 
     @on(Button.Pressed, "#apply")
@@ -131,6 +134,7 @@ class FiltersScreen(ModalScreen[dict | None]):
                 "sources": sources or None,
                 "since": self.query_one("#since", Input).value.strip() or None,
                 "until": self.query_one("#until", Input).value.strip() or None,
+                "as_of": self.query_one("#as_of", Input).value.strip() or None,
             }
         )
 

@@ -30,8 +30,9 @@ from qa.extractive import ScoreWeights  # noqa: E402
 from qa.retrieval import Retriever, Weights  # noqa: E402
 
 
-def bm25_first_sentence(assistant: Assistant, questions) -> dict:
-    """Baseline: the first sentence of the top lexical (BM25) passage."""
+def bm25_first_sentence(assistant: Assistant, questions, dated: bool = False) -> dict:
+    """Baseline: the first sentence of the top lexical (BM25) passage (``dated``: of the
+    articles published by the question's date)."""
     from index.chunking import sentence_spans
 
     lexical_only = Retriever(assistant.index, Weights(dense=0.0, lexical=1.0))
@@ -41,7 +42,7 @@ def bm25_first_sentence(assistant: Assistant, questions) -> dict:
         if not (q.answerable and q.answers):
             continue
         n += 1
-        passages = lexical_only.search(q.question, k=1)
+        passages = lexical_only.search(q.question, k=1, as_of=q.date if dated else None, recent=False)
         lead = ""
         if passages:
             spans = sentence_spans(passages[0].text)
@@ -74,6 +75,7 @@ def main() -> None:
     parser.add_argument("--limit", type=int)
     parser.add_argument("--sweep", action="store_true", help="also try other scoring weights")
     parser.add_argument("--no-history", action="store_true", help="ask the last turn alone")
+    parser.add_argument("--no-dates", action="store_true", help="ignore the questions' dates (default: ask as of each)")
     args = parser.parse_args()
 
     settings = Settings(
@@ -94,10 +96,11 @@ def main() -> None:
             variants.append((f"lex={lex} cue={cue} rank={rank}", replace(base, lexical=lex, cue=cue, rank=rank)))
     for name, weights in variants:
         assistant = Assistant(retriever, weights=weights)
-        scores = score_answers(assistant, questions, use_history=not args.no_history)
+        scores = score_answers(assistant, questions, use_history=not args.no_history, use_dates=not args.no_dates)
         rows.append((name, scores.to_dict()))
         print(name, scores.to_dict(), flush=True)
-    baseline = bm25_first_sentence(Assistant(retriever), questions)
+    dated = not args.no_dates and any(q.date for q in questions)
+    baseline = bm25_first_sentence(Assistant(retriever), questions, dated=dated)
     print("| system | gold in lead | EM (short) | F1 (short) | F1 (lead) | citations valid | refusal P | refusal R | refusal F1 | p50 ms |")
     print("|---|---|---|---|---|---|---|---|---|---|")
     for name, s in rows:
@@ -105,7 +108,7 @@ def main() -> None:
             f"| {name} | {s['gold_in_lead']} | {s['exact_match']} | {s['token_f1']} | {s['lead_f1']} | "
             f"{s['citations_valid']} | {s['refusal_precision']} | {s['refusal_recall']} | {s['refusal_f1']} | {round(s['p50_ms'], 1)} |"
         )
-    print(f"| BM25 top passage, first sentence | {round(baseline['gold_in_lead'], 4)} | | | {round(baseline['lead_f1'], 4)} | | | | | |")
+    print(f"| BM25 top passage, first sentence{' (as of the question date)' if dated else ''} | {round(baseline['gold_in_lead'], 4)} | | | {round(baseline['lead_f1'], 4)} | | | | | |")
     if not args.sweep:
         print(f"\ncold `qa ask` median of 3: {cold_ask(settings, questions[0].question):.2f} s")
 

@@ -14,8 +14,10 @@ on the same questions (those with gold articles):
 
 for
 
-1. ours: ``Retriever(idx, Weights(dense=1, lexical=1, per_article=2))`` over the collection
-   (synced from the set's corpus.jsonl first; a no-op when it is already built);
+1. ours: ``Retriever(idx, Weights())`` (the defaults) over the collection (synced from the
+   set's corpus.jsonl first; a no-op when it is already built), twice: with no dates, and
+   as of each question's ``date`` (later articles left out; "this week" counted from it),
+   as ``qa eval`` does by default; a set without question dates gets the first only;
 2. ablations on the same index: dense only, lexical only, per-article cap 1/2/10, fusion
    weight ratios, near-duplicate collapsing off. The ablations reuse each question's dense
    and lexical candidate lists from run 1 (the lists do not depend on the weights), so they
@@ -24,7 +26,8 @@ for
    (``SentenceSplitter()`` on one ``Document`` per article), top 10 nodes;
 4. LlamaIndex's default vector retriever (same nodes, HuggingFaceEmbedding of the same
    model, Chroma), top 10 nodes; the Chroma store is cached under ``--data-dir`` so a re-run
-   does not re-embed;
+   does not re-embed; both baselines also with the question's date applied (of their top
+   200 nodes, those of articles dated after it are dropped), for a fair comparison;
 5. cold ``qa search "..." --json`` wall time (process start, model load, one query), median
    of ``--cold-runs`` subprocess runs.
 
@@ -74,22 +77,20 @@ SECTION = "## Retrieval (issue 3)"
 COLD_TARGET_S = 2.0
 K = 10
 
-MAIN = Weights(dense=1.0, lexical=1.0, per_article=2, collapse_duplicates=True)
-NO_COLLAPSE = dict(collapse_duplicates=False)
+MAIN = Weights()  # the library's defaults
+R = dataclasses.replace
 ABLATIONS: list[tuple[str, Weights]] = [
-    ("dense only (lexical=0)", Weights(dense=1.0, lexical=0.0, per_article=2)),
-    ("lexical only (dense=0)", Weights(dense=0.0, lexical=1.0, per_article=2)),
-    ("per_article=1", Weights(dense=1.0, lexical=1.0, per_article=1)),
-    ("per_article=10 (no cap)", Weights(dense=1.0, lexical=1.0, per_article=10)),
-    ("dense:lexical 1:0.25", Weights(dense=1.0, lexical=0.25, per_article=2)),
-    ("dense:lexical 1:0.5", Weights(dense=1.0, lexical=0.5, per_article=2)),
-    ("dense:lexical 1:2", Weights(dense=1.0, lexical=2.0, per_article=2)),
-    ("dense:lexical 0.5:1 (same order as 1:2: RRF is scale-free)", Weights(dense=0.5, lexical=1.0, per_article=2)),
-    ("dense:lexical 1:4", Weights(dense=1.0, lexical=4.0, per_article=2)),
-    ("no near-duplicate collapsing", Weights(dense=1.0, lexical=1.0, per_article=2, **NO_COLLAPSE)),
-    ("per_article=1, dense:lexical 1:2", Weights(dense=1.0, lexical=2.0, per_article=1)),
-    ("per_article=1, dense:lexical 1:0.5", Weights(dense=1.0, lexical=0.5, per_article=1)),
-    ("per_article=1, no near-duplicate collapsing", Weights(dense=1.0, lexical=1.0, per_article=1, **NO_COLLAPSE)),
+    ("dense only (lexical=0)", R(MAIN, lexical=0.0)),
+    ("lexical only (dense=0)", R(MAIN, dense=0.0)),
+    ("per_article=2", R(MAIN, per_article=2)),
+    ("per_article=10 (no cap)", R(MAIN, per_article=10)),
+    ("dense:lexical 1:0.5", R(MAIN, lexical=0.5)),
+    ("dense:lexical 1:2", R(MAIN, lexical=2.0)),
+    ("no near-duplicate collapsing", R(MAIN, collapse_duplicates=False)),
+    ("no recency bonus (recency=0)", R(MAIN, recency=0.0)),
+    ("recency=2", R(MAIN, recency=2.0)),
+    ("recency half-life 3 days", R(MAIN, half_life_days=3.0)),
+    ("recency half-life 30 days", R(MAIN, half_life_days=30.0)),
 ]
 
 
@@ -260,10 +261,14 @@ class LlamaIndexBaseline:
                 raise SystemExit(f"LlamaIndex stored {collection.count()} of {len(nodes)} nodes")
             marker.write_text(json.dumps(wanted))
         self.retriever = index.as_retriever(similarity_top_k=K)
+        self.deep = index.as_retriever(similarity_top_k=200)
 
     def search(self, question: str) -> list[tuple[str, str]]:
         found = self.retriever.retrieve(question)
         return [(n.node.metadata["article_id"], n.node.get_content()) for n in found]
+
+    def deep_search(self, question: str) -> list[tuple[str, str]]:
+        return [(n.node.metadata["article_id"], n.node.get_content()) for n in self.deep.retrieve(question)]
 
 
 # -- cold CLI ---------------------------------------------------------------------------------
@@ -518,27 +523,34 @@ def main() -> None:
     cache = CandidateCache()
     rows: list[dict] = []
 
-    default = dataclasses.asdict(Weights())
 
-    def ours(label: str, weights: Weights, timed: bool) -> dict:
-        if dataclasses.asdict(weights) == default:
-            label += " [= current `Weights()` default]"
+    def ours(label: str, weights: Weights, timed: bool, dated: bool) -> dict:
         r = BenchRetriever(idx, weights, cache)
         r.warm_up()
         if timed:
             r.search("warm up the first query path", k=K)  # not one of the questions
-        scores = measure(judged, lambda q: [(p.article_id, p.text) for p in r.search(q.question, k=K)])
-        row = {"label": label, "scores": scores, "timed": timed, "ours": True,
+
+        def search(q: Question):
+            found = r.search(q.question, k=K, as_of=q.date if dated else None)
+            return [(p.article_id, p.text) for p in found]
+
+        scores = measure(judged, search)
+        row = {"label": label, "scores": scores, "timed": timed, "ours": True, "dated": dated,
                "weights": dataclasses.asdict(weights), "collapse": weights.collapse_duplicates}
         rows.append(row)
         print(f"    {label}: {json.dumps(scores)}", flush=True)
         return row
 
-    print("[1] ours", flush=True)
-    ours("**ours** (dense 1 : lexical 1, per_article=2)", MAIN, timed=True)
-    print("[2] ablations (candidate lists from [1])", flush=True)
-    for label, weights in ABLATIONS:
-        ours(f"ablation: {label}", weights, timed=False)
+    modes = [False] + ([True] if any(q.date for q in judged) else [])
+    for dated in modes:
+        when = "as of each question's date" if dated else "no dates"
+        print(f"[1] ours, {when}", flush=True)
+        ours(f"**ours**, {when} (`Weights()` defaults)", MAIN, timed=True, dated=dated)
+        print("[2] ablations (candidate lists from [1])", flush=True)
+        for label, weights in ABLATIONS:
+            if not dated and "recency" in label:
+                continue  # without a date only the wording turns recency on: see the dated rows
+            ours(f"ablation, {when}: {label}", weights, timed=False, dated=dated)
 
     res: dict = {
         "set": folder.name,
@@ -564,16 +576,27 @@ def main() -> None:
         res["nodes"] = len(nodes)
         print(f"    {len(nodes)} nodes from {len(corpus_rows)} articles in {time.perf_counter() - t0:.1f} s", flush=True)
 
-        def baseline(label: str, search, key: str):
+        article_day = {str(r["id"]): (r.get("date") or "") for r in corpus_rows}
+
+        def baseline(label: str, search, key: str, deep_search=None):
             scores = measure(judged, lambda q: [(canonical.get(a, a), t) for a, t in search(q.question)])
             raw = score_retrieval(questions, lambda q: search(q.question)).to_dict()
             rows_raw[key] = raw["recall_at_5"]
             rows.append({"label": label, "scores": scores, "timed": True, "ours": False})
             print(f"    {label}: {json.dumps(scores)}", flush=True)
+            if deep_search and len(modes) > 1:
+                def dated(q: Question):
+                    found = [(a, t) for a, t in deep_search(q.question) if not q.date or article_day.get(a, "") <= q.date]
+                    return [(canonical.get(a, a), t) for a, t in found[:K]]
+
+                label += ", as of each question's date (top 200, later articles dropped)"
+                scores = measure(judged, dated)
+                rows.append({"label": label, "scores": scores, "timed": False, "ours": False})
+                print(f"    {label}: {json.dumps(scores)}", flush=True)
 
         print("[3] BM25 (bm25s, PyStemmer english, English stop words)", flush=True)
         bm25 = BM25Baseline(nodes, metadata_mode="embed")
-        baseline("BM25 (bm25s) over LlamaIndex default nodes", bm25.search, "BM25")
+        baseline("BM25 (bm25s) over LlamaIndex default nodes", bm25.search, "BM25", lambda q: bm25.search(q, k=200))
         bm25_plain = BM25Baseline(nodes, metadata_mode="none")
         baseline("BM25, node text without the metadata line", bm25_plain.search, "BM25 (no metadata)")
         if not args.skip_llamaindex:
@@ -584,7 +607,7 @@ def main() -> None:
             li = LlamaIndexBaseline(nodes, data_dir / "bench-retrieval" / f"llamaindex-{collection}", fingerprint)
             li.search("warm up the first query path")
             res["llamaindex_embed_s"] = li.embed_seconds
-            baseline("LlamaIndex default (VectorStoreIndex + Chroma, top 10)", li.search, "LlamaIndex")
+            baseline("LlamaIndex default (VectorStoreIndex + Chroma, top 10)", li.search, "LlamaIndex", li.deep_search)
         res["baseline_raw"] = rows_raw
 
     # 5. cold CLI
