@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+from concurrent.futures import ThreadPoolExecutor
 from functools import cached_property
 from pathlib import Path
 
@@ -115,7 +116,10 @@ class Embedder:
         if not path.exists():
             export_onnx(path)
         options = ort.SessionOptions()
-        options.intra_op_num_threads = os.cpu_count() or 1
+        # One thread per run; batches run side by side instead (see _embed_onnx). A query
+        # then leaves the other core free for the lexical search that runs beside it
+        # (realtimeqa warm search p50: 20.8 ms against 27.6 ms with 2 threads per run).
+        options.intra_op_num_threads = 1
         options.log_severity_level = 3
         return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
 
@@ -149,35 +153,49 @@ class Embedder:
         return self._embed_onnx(texts, progress)
 
     def _embed_onnx(self, texts: list[str], progress) -> np.ndarray:
-        session, tokenizer = self._session, self.tokenizer
+        tokenizer, _ = self.tokenizer, self._session  # loaded before any thread needs them
         encodings = tokenizer.encode_batch(texts)
         # Sort by length so each batch pads little; restore order at the end.
         order = sorted(range(len(texts)), key=lambda i: len(encodings[i].ids))
-        sep = tokenizer.token_to_id("[SEP]")
+        workers = min(os.cpu_count() or 1, len(texts))
+        size = min(self.batch_size, -(-len(texts) // workers))  # a few texts: split across cores
+        batches = [order[first : first + size] for first in range(0, len(order), size)]
         out = np.zeros((len(texts), self.dim), dtype=np.float32)
-        for first in range(0, len(order), self.batch_size):
-            batch = order[first : first + self.batch_size]
-            # Truncate as sentence-transformers does: keep [SEP] as the last piece.
-            rows = [
-                ids if len(ids) <= MAX_SEQ_TOKENS else ids[: MAX_SEQ_TOKENS - 1] + [sep]
-                for ids in (encodings[i].ids for i in batch)
-            ]
-            width = max(len(r) for r in rows)
-            ids = np.zeros((len(rows), width), dtype=np.int64)
-            mask = np.zeros((len(rows), width), dtype=np.int64)
-            for k, row in enumerate(rows):
-                ids[k, : len(row)] = row
-                mask[k, : len(row)] = 1
-            hidden = session.run(
-                None, {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)}
-            )[0]
-            summed = (hidden * mask[..., None]).sum(axis=1)
-            vectors = summed / np.maximum(mask.sum(axis=1, keepdims=True), 1)
-            vectors /= np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
-            out[batch] = vectors
-            if progress:
-                progress(len(batch))
+
+        def run(batch: list[int]) -> np.ndarray:
+            return self._run_batch([encodings[i].ids for i in batch])
+
+        if len(batches) == 1:
+            results = map(run, batches)
+        else:
+            pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="qa-embed")
+            results = pool.map(run, batches)  # in order; onnxruntime releases the GIL
+        try:
+            for batch, vectors in zip(batches, results):
+                out[batch] = vectors
+                if progress:
+                    progress(len(batch))
+        finally:
+            if len(batches) > 1:
+                pool.shutdown(cancel_futures=True)
         return out
+
+    def _run_batch(self, rows: list[list[int]]) -> np.ndarray:
+        sep = self.tokenizer.token_to_id("[SEP]")
+        # Truncate as sentence-transformers does: keep [SEP] as the last piece.
+        rows = [ids if len(ids) <= MAX_SEQ_TOKENS else ids[: MAX_SEQ_TOKENS - 1] + [sep] for ids in rows]
+        width = max(len(r) for r in rows)
+        ids = np.zeros((len(rows), width), dtype=np.int64)
+        mask = np.zeros((len(rows), width), dtype=np.int64)
+        for k, row in enumerate(rows):
+            ids[k, : len(row)] = row
+            mask[k, : len(row)] = 1
+        hidden = self._session.run(
+            None, {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)}
+        )[0]
+        summed = (hidden * mask[..., None]).sum(axis=1)
+        vectors = summed / np.maximum(mask.sum(axis=1, keepdims=True), 1)
+        return vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
 
     def embed_query(self, text: str) -> np.ndarray:
         return self.embed([text])[0]

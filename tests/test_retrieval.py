@@ -69,6 +69,26 @@ def test_filters_apply_inside_the_stores_before_top_k(embedded_settings, tmp_pat
     assert {p.article_id for p in only} == {"a007.md"}
 
 
+def test_a_filter_that_passes_few_of_the_top_hits_still_finds_them(embedded_settings, tmp_path, monkeypatch):
+    """Filtered searches look deeper in an unfiltered list first; when too few pass, the
+    stores filter (the fallback is what a big index hits; here the lists are made short)."""
+    import index.lexical
+    import qa.retrieval
+
+    folder = tmp_path / "news"
+    _wire_corpus(folder, count=30)
+    idx = Index.open(settings=embedded_settings)
+    assert not idx.sync([folder]).failed
+    monkeypatch.setattr(qa.retrieval, "CANDIDATES", 3)
+    monkeypatch.setattr(qa.retrieval, "DEEPER", 1)
+    monkeypatch.setattr(index.lexical, "DEEPER", 1)
+    retriever = Retriever(idx)
+    query = "Japan Russia Kurile islands talks"
+    assert "other.md" not in [p.article_id for p in retriever.search(query, k=3)]
+    assert [p.article_id for p in retriever.search(query, k=3, sources=["Gazette"])] == ["other.md"]
+    assert [p.article_id for p in retriever.search(query, k=3, until="2021-12-31")] == ["other.md"]
+
+
 def _weekly_updates(folder):
     """The same story told in three weeks: the wording differs a little, the date more."""
     folder.mkdir(parents=True)

@@ -34,6 +34,7 @@ def main() -> None:
     parser.add_argument("--collection")
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--limit", type=int)
+    parser.add_argument("--no-dates", action="store_true", help="ignore the questions' dates (default: ask as of each)")
     args = parser.parse_args()
     settings = Settings(
         data_dir=args.data_dir,
@@ -50,7 +51,8 @@ def main() -> None:
     out = []
     for q in questions:
         query = condense(q.question, q.history)
-        passages = retriever.search(query, k=PASSAGES, per_article=PER_ARTICLE)
+        as_of = None if args.no_dates else q.date
+        passages = retriever.search(query, k=PASSAGES, per_article=PER_ARTICLE, as_of=as_of)
         cands = candidates(passages)
         q_terms = {_stem(w) for w in content_words(q.question)}
         carried = query[len(q.question) :]
