@@ -425,12 +425,14 @@ def subsection(res: dict) -> str:
 
 INTRO = """\
 Script: `tests/bench/bench_retrieval.py EVAL_SET --data-dir DIR [--collection NAME]`. For each
-eval set, on the questions that have gold articles: our hybrid retriever (`Weights(dense=1,
-lexical=1, per_article=2)`), ablations of it on the same index, BM25 (bm25s + PyStemmer English,
-English stop words) over LlamaIndex's default `SentenceSplitter()` nodes, and LlamaIndex's
-default `VectorStoreIndex` retriever (same nodes, HuggingFaceEmbedding of all-MiniLM-L6-v2,
-Chroma), each taking the top 10. Gold ids are mapped to the canonical id of identical texts
-(as `qa eval` does); the baselines' ids go through the same map.
+eval set, on the questions that have gold articles: our hybrid retriever with the library's
+`Weights()` defaults, with no dates and (for sets whose questions carry a date) as of each
+question's date, as `qa eval` does by default; ablations of it on the same index; BM25
+(bm25s + PyStemmer English, English stop words) over LlamaIndex's default `SentenceSplitter()`
+nodes; and LlamaIndex's default `VectorStoreIndex` retriever (same nodes, HuggingFaceEmbedding
+of all-MiniLM-L6-v2, Chroma), each taking the top 10, and each also given the question's date
+(of its top 200 nodes, those of later articles dropped). Gold ids are mapped to the canonical
+id of identical texts (as `qa eval` does); the baselines' ids go through the same map.
 """
 
 

@@ -23,7 +23,7 @@ from index import Index, Settings  # noqa: E402
 from qa.answer_eval import contains  # noqa: E402
 from qa.assistant import PASSAGES, PER_ARTICLE, condense  # noqa: E402
 from qa.evaluation import corpus_path, eval_collection_name, load_questions  # noqa: E402
-from qa.extractive import _has_cue, _stem, candidates, content_words, question_kind  # noqa: E402
+from qa.extractive import _NAME, _WORD, _has_cue, _stem, candidates, content_words, question_kind  # noqa: E402
 from qa.retrieval import Retriever  # noqa: E402
 
 
@@ -72,8 +72,14 @@ def main() -> None:
         rows = []
         for c, d, dt, dw in zip(cands, dense, titled, window):
             s_terms = {_stem(w) for w in content_words(c.text)}
+            asked = {w.lower() for w in _WORD.findall(q.question)}
+            names = [m for m in _NAME.finditer(c.text) if m.start() > 0 and not {w.lower() for w in _WORD.findall(m.group())} <= asked]
             rows.append(
                 {
+                    "novel": round(len(s_terms - q_terms) / max(len(s_terms), 1), 4),
+                    "names": min(len(names), 3) / 3,
+                    "lede": int(c.start < 400),
+                    "words": len(c.text.split()),
                     "dense": round(float(d), 4),
                     "dense_title": round(float(dt), 4),
                     "dense_window": round(float(dw), 4),
