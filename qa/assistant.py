@@ -18,6 +18,7 @@ from .extractive import (
     pick_support,
     score_sentences,
     short_answer,
+    with_context,
 )
 from .retrieval import Passage, Retriever
 
@@ -144,11 +145,12 @@ class Assistant:
         embedder = self.retriever.embedder
         carried = query[len(question.strip()) :] if query.startswith(question.strip()) else ""
         ranked = score_sentences(
-            question, self.retriever.query_vector(query), candidates(passages), embedder, self.weights, context=carried
+            question, self.retriever.query_vector(query), candidates(passages), embedder, self.weights,
+            context=carried,
         )
         if not ranked or ranked[0].score < self.weights.refuse_below:
             return self._refusal(question, query, passages, ranked)
-        lead = ranked[0]
+        lead = with_context(ranked[0], passages)
         support = pick_support(ranked, lead)
         cited = [lead, *support]
         citations = [self._citation(n, c, passages) for n, c in enumerate(cited, start=1)]

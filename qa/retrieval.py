@@ -15,6 +15,7 @@ from index.article import date_to_int, int_to_date, normalize_date
 
 CANDIDATES = 50  # taken from each retriever before fusion
 RRF_K = 60
+HALF_LIFE_DAYS = 7.0  # of the freshness bonus: a news week
 DEEPER = 4  # a filtered dense search first looks this many times deeper, unfiltered
 
 
@@ -52,7 +53,7 @@ class Weights:
     # week", "recently"..., or explicitly): a passage dated on the reference day gains as
     # much as a first place in one ranking would give, halving every ``half_life_days``.
     recency: float = 1.0
-    half_life_days: float = 7.0
+    half_life_days: float = HALF_LIFE_DAYS
     collapse_duplicates: bool = True  # the same wire story under two ids: keep the best
 
 

@@ -38,6 +38,34 @@ def test_answer_cites_exact_sentences(assistant):
     assert answer.passages and answer.query
 
 
+def test_a_lead_that_refers_back_is_quoted_with_what_it_refers_to(embedded_settings, tmp_path):
+    folder = tmp_path / "news"
+    folder.mkdir()
+    (folder / "emmys.md").write_text(
+        "---\ntitle: Emmy nominations\ndate: 2022-07-12\n---\n"
+        "Succession is the HBO drama about the Roy family. "
+        "The show leads the 2022 Emmy nominations with 25 nods, including outstanding drama series. "
+        "Ted Lasso follows with 20.\n"
+    )
+    idx = Index.open(settings=embedded_settings)
+    assert not idx.sync([folder]).failed
+    assistant = Assistant(Retriever(idx))
+    answer = assistant.ask("Which show leads the 2022 Emmy nominations?")
+    assert answer.lead.startswith("Succession is the HBO drama") and "25 nods" in answer.lead
+    assert answer.citations[0].quote.startswith("Succession") and answer.citations[0].quote.endswith("series.")
+    assert_citations_exact(assistant, answer)
+    assert all("Succession is" not in c.quote for c in answer.citations[1:])  # not quoted twice
+
+
+def test_sentence_shapes():
+    from qa.extractive import is_heading, question_kind, refers_back
+
+    assert refers_back("The show leads the nominations.") and refers_back("It was raining.")
+    assert not refers_back("The White House said so.") and not refers_back("Theresa May resigned.")
+    assert is_heading("Stanley Cup Final: Flames vs. Lightning") and not is_heading("He left.")
+    assert question_kind("The new variant has arrived. What is it called?") == "name"
+
+
 def test_follow_up_is_resolved_against_history(assistant):
     chat = assistant.chat()
     first = chat.ask("What does Japan expect from the Sochi meeting with Putin?")

@@ -16,7 +16,16 @@ from pathlib import Path
 
 def score(s, w) -> float:
     dense = s.get(w.get("dense_kind", "dense"), s["dense"])
-    return w["dense"] * dense + w["lexical"] * s["lexical"] + w["cue"] * s["cue"] + w["rank"] / (1 + s["passage"])
+    return (
+        w["dense"] * dense + w["lexical"] * s["lexical"] + w["cue"] * s["cue"] + w["rank"] / (1 + s["passage"])
+        + w.get("novelty", 0) * s.get("novel", 0) + w.get("lede", 0) * s.get("lede", 0)
+        - w.get("heading", 0) * s.get("heading", 0)
+    )
+
+
+def holds_gold(s) -> bool:
+    """As the answerer quotes it: a lead that refers back comes with the sentence before."""
+    return s["gold_with_prev"] if s.get("anaphor") else s["gold"]
 
 
 def top(sentences, w):
@@ -27,7 +36,7 @@ def top(sentences, w):
 
 def gold_at_top(data, w) -> float:
     judged = [q for q in data if q["answerable"] and q["has_answers"]]
-    hits = sum(1 for q in judged if (t := top(q["sentences"], w)) and t["gold"])
+    hits = sum(1 for q in judged if (t := top(q["sentences"], w)) and holds_gold(t))
     return hits / max(len(judged), 1)
 
 
@@ -51,8 +60,10 @@ def main() -> None:
     sets = {Path(p).stem: json.loads(Path(p).read_text()) for p in sys.argv[1:]}
     kinds = ["dense"] + [k for k in ("dense_title", "dense_window") if k in next(iter(sets.values()))[0]["sentences"][0]]
     grid = [
-        {"dense": 1.0, "lexical": lex, "cue": cue, "rank": rank, "dense_kind": kind}
-        for kind, lex, cue, rank in itertools.product(kinds, [0.0, 0.2, 0.35, 0.5, 0.8], [0.0, 0.1, 0.15, 0.25, 0.4], [0.0, 0.05, 0.1, 0.2])
+        {"dense": 1.0, "lexical": lex, "cue": cue, "rank": rank, "dense_kind": kind, "novelty": nov, "lede": lede, "heading": head}
+        for kind, lex, cue, rank, nov, lede, head in itertools.product(
+            kinds, [0.35, 0.5, 0.7], [0.1, 0.15, 0.25], [0.05, 0.1], [0.0, 0.1, 0.2], [0.0, 0.1], [0.0, 0.1]
+        )
     ]
     rows = []
     for w in grid:
@@ -60,7 +71,7 @@ def main() -> None:
         for name, data in sets.items():
             if any(not q["answerable"] for q in data):
                 best = max(
-                    (refusal_f1(data, w, t / 100) + (t / 100,) for t in range(20, 90)), key=lambda x: x[2]
+                    (refusal_f1(data, w, t / 100) + (t / 100,) for t in range(20, 120)), key=lambda x: x[2]
                 )
                 row[name] = {"refusal_p": best[0], "refusal_r": best[1], "refusal_f1": best[2], "threshold": best[3]}
             if any(q["has_answers"] for q in data) and any(s["gold"] for q in data for s in q["sentences"]):
@@ -72,7 +83,7 @@ def main() -> None:
         print(json.dumps(r))
     print("current default:")
     for r in rows:
-        if r["w"] == {"dense": 1.0, "lexical": 0.5, "cue": 0.15, "rank": 0.05, "dense_kind": "dense"}:
+        if r["w"] == {"dense": 1.0, "lexical": 0.5, "cue": 0.15, "rank": 0.05, "dense_kind": "dense", "novelty": 0.1, "lede": 0.1, "heading": 0.1}:
             print(json.dumps(r))
 
 

@@ -27,6 +27,11 @@ from qa.extractive import _NAME, _WORD, _has_cue, _stem, candidates, content_wor
 from qa.retrieval import Retriever  # noqa: E402
 
 
+_ANAPHOR = __import__("re").compile(
+    r"\s*[\"“]?(?:(?:[Tt]he|[Tt]his|[Tt]hat|[Tt]hese|[Tt]hose|[Ii]ts|[Hh]is|[Hh]er|[Tt]heir)\s+[a-z]|(?:[Ii]t|[Hh]e|[Ss]he|[Tt]hey)\b)"
+)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("eval_set", type=Path)
@@ -70,7 +75,7 @@ def main() -> None:
             windows.append(" ".join(f"{prev} {c.text}".split()))
         window = embedder.embed(windows) @ qv if cands else []
         rows = []
-        for c, d, dt, dw in zip(cands, dense, titled, window):
+        for c, d, dt, dw, win in zip(cands, dense, titled, window, windows):
             s_terms = {_stem(w) for w in content_words(c.text)}
             asked = {w.lower() for w in _WORD.findall(q.question)}
             names = [m for m in _NAME.finditer(c.text) if m.start() > 0 and not {w.lower() for w in _WORD.findall(m.group())} <= asked]
@@ -79,6 +84,9 @@ def main() -> None:
                     "novel": round(len(s_terms - q_terms) / max(len(s_terms), 1), 4),
                     "names": min(len(names), 3) / 3,
                     "lede": int(c.start < 400),
+                    "heading": int(not c.text.strip().endswith(tuple('.!?"\'”’)'))),
+                    "anaphor": int(bool(_ANAPHOR.match(c.text))),
+                    "gold_with_prev": bool(q.answers) and contains(win, q.answers),
                     "words": len(c.text.split()),
                     "dense": round(float(d), 4),
                     "dense_title": round(float(dt), 4),
