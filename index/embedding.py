@@ -93,7 +93,7 @@ class Embedder:
     name = MODEL_NAME
     dim = MODEL_DIM
 
-    def __init__(self, backend: str = "onnx", cache_dir: Path | None = None, batch_size: int = 32):
+    def __init__(self, backend: str = "onnx", cache_dir: Path | None = None, batch_size: int = 4):
         if backend not in ("onnx", "sentence-transformers"):
             raise EmbeddingError(f"unknown embedding backend {backend!r}")
         self.backend = backend

@@ -38,7 +38,10 @@ class Settings(BaseSettings):
         default="onnx",
         description="'onnx' (fast start, same vectors) or 'sentence-transformers'.",
     )
-    embed_batch_size: int = Field(default=32, ge=1, le=512)
+    # Texts per ONNX run; runs go side by side on the cores. Small batches pad less and
+    # keep attention in cache: 300 realtimeqa articles took 101 s and 1,273 MB peak RSS at
+    # 32, 84 s and 544 MB at 4 (docs/benchmarks.md, "Embedding batch size").
+    embed_batch_size: int = Field(default=4, ge=1, le=512)
     max_file_mb: float = Field(default=10.0, gt=0, description="Larger article files are refused.")
     chunk_tokens: int = Field(
         default=200, ge=32, le=254, description="Word pieces per chunk, title context included."
