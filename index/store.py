@@ -81,8 +81,14 @@ def connect(settings: Settings):
         return client
     path = settings.data_dir / "chroma"
     try:
+        from filelock import FileLock
+
         path.mkdir(parents=True, exist_ok=True)
-        return chromadb.PersistentClient(path=str(path), settings=chroma_settings)
+        (settings.data_dir / "locks").mkdir(exist_ok=True)
+        # Two processes opening a new store at once race in Chroma's schema migrations
+        # ("table collections already exists"): one opens at a time.
+        with FileLock(str(settings.data_dir / "locks" / "chroma-open.lock"), timeout=120):
+            return chromadb.PersistentClient(path=str(path), settings=chroma_settings)
     except Exception as exc:
         raise StoreError(f"cannot open the Chroma store at {path}: {_short(exc)}") from None
 
