@@ -12,11 +12,11 @@ from pathlib import Path
 
 from index import Index, Settings
 from index.article import date_to_int, int_to_date, normalize_date
+from index.lexical import DEEPER  # a filtered search first looks this many times deeper, unfiltered
 
 CANDIDATES = 50  # taken from each retriever before fusion
 RRF_K = 60
 HALF_LIFE_DAYS = 7.0  # of the freshness bonus: a news week
-DEEPER = 4  # a filtered dense search first looks this many times deeper, unfiltered
 
 
 @dataclass
@@ -304,10 +304,8 @@ def asks_for_recent(query: str) -> bool:
 
 def int_to_day(value: int | None) -> dt.date | None:
     """20220617 -> date(2022, 6, 17); None for no or a malformed date."""
-    if not value:
-        return None
     try:
-        return dt.date(value // 10_000, value // 100 % 100, value % 100)
+        return dt.date.fromisoformat(int_to_date(value) or "")
     except ValueError:
         return None
 
