@@ -145,8 +145,7 @@ class Assistant:
         embedder = self.retriever.embedder
         carried = query[len(question.strip()) :] if query.startswith(question.strip()) else ""
         ranked = score_sentences(
-            question, self.retriever.query_vector(query), candidates(passages), embedder, self.weights,
-            context=carried,
+            question, self.retriever.query_vector(query), candidates(passages), embedder, self.weights, context=carried
         )
         if not ranked or ranked[0].score < self.weights.refuse_below:
             return self._refusal(question, query, passages, ranked)

@@ -106,29 +106,22 @@ def question_kind(question: str) -> str | None:
     return None
 
 
-def answer_phrases(kind: str | None, sentence: str, question: str) -> list[str]:
-    """The phrases of the kind the question asks for (names not already in the question,
-    numbers, dates), lower-cased."""
+def _has_cue(kind: str | None, sentence: str, question: str) -> bool:
+    if kind == "expectation":
+        return bool(_EXPECTATION_S.search(sentence))
     if kind == "number":
-        return [m.group().strip().lower() for m in _NUMBER.finditer(sentence)]
+        return bool(_NUMBER.search(sentence))
     if kind == "date":
-        return [m.group().lower() for m in _DATE.finditer(sentence)]
+        return bool(_DATE.search(sentence))
     if kind == "name":
         asked = {w.lower() for w in _WORD.findall(question)}
-        found = []
         for match in _NAME.finditer(sentence):
             words = [w.lower() for w in _WORD.findall(match.group())]
             # a name the question does not already contain (skip a sentence-initial word)
             if match.start() > 0 and words and not all(w in asked for w in words):
-                found.append(match.group().lower())
-        return found
-    return []
-
-
-def _has_cue(kind: str | None, sentence: str, question: str) -> bool:
-    if kind == "expectation":
-        return bool(_EXPECTATION_S.search(sentence))
-    return bool(answer_phrases(kind, sentence, question))
+                return True
+        return False
+    return False
 
 
 def candidates(passages: list[Passage]) -> list[Candidate]:
