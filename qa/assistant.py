@@ -147,7 +147,7 @@ class Assistant:
         ranked = score_sentences(
             question, self.retriever.query_vector(query), candidates(passages), embedder, self.weights, context=carried
         )
-        if not ranked or ranked[0].score < self.weights.refuse_below:
+        if not ranked or ranked[0].score < self.weights.threshold(question):
             return self._refusal(question, query, passages, ranked)
         lead = with_context(ranked[0], passages)
         support = pick_support(ranked, lead)

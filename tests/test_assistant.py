@@ -58,12 +58,14 @@ def test_a_lead_that_refers_back_is_quoted_with_what_it_refers_to(embedded_setti
 
 
 def test_sentence_shapes():
-    from qa.extractive import is_heading, question_kind, refers_back
+    from qa.extractive import is_heading, is_yes_no, question_kind, refers_back
 
     assert refers_back("The show leads the nominations.") and refers_back("It was raining.")
     assert not refers_back("The White House said so.") and not refers_back("Theresa May resigned.")
     assert is_heading("Stanley Cup Final: Flames vs. Lightning") and not is_heading("He left.")
     assert question_kind("The new variant has arrived. What is it called?") == "name"
+    assert is_yes_no("Is it available in Spanish?") and is_yes_no("Sorry. Can I download them?")
+    assert not is_yes_no("Which island nation plunged into chaos?") and not is_yes_no("Why Mars?")
 
 
 def test_follow_up_is_resolved_against_history(assistant):
@@ -94,6 +96,17 @@ def test_unrelated_question_is_refused_plainly(assistant):
     assert not answer.answered
     assert answer.text.startswith("The articles don't answer this.")
     assert_citations_exact(assistant, answer)
+
+
+def test_yes_no_question_needs_a_passage_that_says_so(assistant):
+    # The article says Abe visited Sochi; it never says whom he brought. A quote about the
+    # visit would look like an answer to the second question while confirming nothing.
+    stated = assistant.ask("Did Abe visit Sochi?")
+    assert stated.answered and "Sochi" in stated.lead
+    unstated = assistant.ask("Did Abe bring his wife to Sochi?")
+    assert not unstated.answered
+    assert unstated.text.startswith("The articles don't answer this.")
+    assert_citations_exact(assistant, unstated)
 
 
 def test_empty_question_is_an_error(assistant):
