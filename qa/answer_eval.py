@@ -46,6 +46,7 @@ class AnswerScores:
     refusal_precision: float | None
     refusal_recall: float | None
     refusal_f1: float | None
+    refused: float  # share of all questions refused
     p50_ms: float
 
     def to_dict(self) -> dict:
@@ -98,6 +99,7 @@ def score_answers(
         refusal_precision=precision,
         refusal_recall=recall,
         refusal_f1=f,
+        refused=refused / max(len(questions), 1),
         p50_ms=statistics.median(timings) if timings else 0.0,
     )
 

@@ -4,7 +4,9 @@ classes, streamed.
 
 The model writes; the project cites. Each sentence of the model's answer is matched to
 the sentences of the retrieved passages; a sentence no passage supports is listed as
-unsupported and never shown with a citation. Article text reaches the model only inside a
+unsupported and never shown with a citation. Embeddings barely tell "X did not happen"
+from "X happened" or "in May" from "in June", so a sentence and its support must also
+agree in negation, and every number, month and weekday of the sentence must be in its support. Article text reaches the model only inside a
 delimited data block that the system prompt says is never to be obeyed, and whatever the
 model writes because of it finds no support and gets no citation.
 """
@@ -66,18 +68,49 @@ def make_llm(spec):
                 temperature=0.0,
             )
         if spec.startswith("gguf:"):
-            from llama_index.llms.llama_cpp import LlamaCPP
-
-            path = spec.split(":", 1)[1]
-            if not os.path.isfile(path):
-                raise LLMError(f"no GGUF model file at {path}")
-            return LlamaCPP(model_path=path, temperature=0.0, max_new_tokens=300, context_window=2048, verbose=False)
+            return gguf_llm(spec.split(":", 1)[1])
     except ImportError as exc:
         raise LLMError(
             f"the {spec.split(':')[0]} backend needs extra packages ({exc.name}):"
             " pip install 'qa-news[llm]'"
         ) from None
     raise LLMError(f"unknown LLM backend {spec!r}: use http://host:port, ollama:MODEL or gguf:PATH")
+
+
+def gguf_llm(path: str):
+    """A local GGUF model through LlamaIndex's LlamaCPP, prompted with the chat template
+    stored in the file (LlamaCPP's default prompt format fits no instruct model)."""
+    from llama_index.llms.llama_cpp import LlamaCPP
+
+    if not os.path.isfile(path):
+        raise LLMError(f"no GGUF model file at {path}")
+    try:
+        llm = LlamaCPP(
+            model_path=path,
+            temperature=0.0,
+            max_new_tokens=300,
+            context_window=int(os.environ.get("QA_LLM_CONTEXT", "4096")),
+            verbose=False,
+        )
+    except ValueError as exc:  # llama.cpp's word for a file it cannot load
+        raise LLMError(f"cannot load the GGUF model {path}: {str(exc).splitlines()[0][:200]}") from None
+    template = llm._model.metadata.get("tokenizer.chat_template")
+    if template:
+        from llama_cpp.llama_chat_format import Jinja2ChatFormatter
+
+        model = llm._model
+        eos = model._model.token_get_text(model.token_eos()) if model.token_eos() != -1 else ""
+        bos = model._model.token_get_text(model.token_bos()) if model.token_bos() != -1 else ""
+        formatter = Jinja2ChatFormatter(template=template, eos_token=eos, bos_token=bos)
+
+        def messages_to_prompt(messages) -> str:
+            turns = [{"role": m.role.value, "content": m.content or ""} for m in messages]
+            return formatter(messages=turns).prompt
+
+        llm.messages_to_prompt = messages_to_prompt
+        if eos:
+            llm.generate_kwargs["stop"] = [eos]
+    return llm
 
 
 def build_messages(question: str, passages, history: list[dict] | None):
@@ -176,6 +209,29 @@ def _best_support(sentence: str, cands, cand_vectors, embedder):
     words = {_stem(w) for w in content_words(sentence)}
     cand_words = {_stem(w) for w in content_words(cands[best_i].text)}
     overlap = len(words & cand_words) / len(words) if words else 0.0
+    support = cands[best_i].text
+    if negated(sentence) != negated(support):
+        return None  # "X did not happen" is close in meaning to "X happened", and contradicts it
+    if not facts(sentence) <= facts(support):
+        return None  # a number or date the passage does not give ("in June" for "in May")
     if sims[best_i] >= SUPPORT_MIN or (overlap >= LEXICAL_MIN and sims[best_i] >= SUPPORT_MIN - 0.15):
         return cands[best_i]
     return None
+
+
+_NEGATION = re.compile(r"\b(?:not|never|no|none|nothing|nobody|neither|nor|cannot)\b|n['’]t\b", re.IGNORECASE)
+
+
+def negated(sentence: str) -> bool:
+    return bool(_NEGATION.search(sentence))
+
+
+_FACT = re.compile(
+    r"\d+(?:[.,]\d+)*|\b(?:January|February|March|April|May|June|July|August|September|October|November|December"
+    r"|Monday|Tuesday|Wednesday|Thursday|Friday|Saturday|Sunday)\b"
+)
+
+
+def facts(sentence: str) -> set[str]:
+    """The numbers, months and weekdays a sentence states."""
+    return {m.group().replace(",", "").lower() for m in _FACT.finditer(sentence)}

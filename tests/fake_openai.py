@@ -5,7 +5,8 @@ included, on localhost). Its "model" is deterministic:
   sentence no article supports ("The moon is made of green cheese.");
 * it is gullible: if a passage says "ignore previous instructions", it obeys and answers
   only "HACKED." — what a weak model might do;
-* if no passage is given, it says the articles don't answer.
+* if no passage is given, it says the articles don't answer;
+* ``server.script``, when a test sets it, is what it says instead.
 
 ``server.requests`` keeps every request body, so tests can check what was sent.
 """
@@ -40,7 +41,7 @@ class Handler(BaseHTTPRequestHandler):
             return
         body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
         self.server.requests.append(body)
-        text = fake_model(body["messages"])
+        text = self.server.script or fake_model(body["messages"])
         base = {"id": "chatcmpl-1", "created": int(time.time()), "model": body.get("model", "fake")}
         if not body.get("stream"):
             payload = {
@@ -75,5 +76,6 @@ def start() -> ThreadingHTTPServer:
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     server.requests = []
     server.delay = 0.0  # seconds between streamed tokens
+    server.script = None
     threading.Thread(target=server.serve_forever, daemon=True).start()
     return server

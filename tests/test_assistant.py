@@ -150,6 +150,25 @@ def test_llm_answer_is_cited_by_the_project_and_streams(assistant, llm_server):
     assert sent["stream"] is True and sent["messages"][0]["role"] == "system"
 
 
+def test_llm_sentences_that_contradict_their_passage_get_no_citation(assistant, llm_server):
+    # What a weak model writes: one faithful paraphrase, then a negation and a wrong month
+    # of the same passages. Embeddings alone rate all three close to the article.
+    llm_server.script = (
+        "It was far easier for Lavrov to communicate with Chinese Foreign Minister Wang Yi. "
+        "It was not easy for Lavrov to communicate with Chinese Foreign Minister Wang Yi. "
+        "Putin visited China in September."
+    )
+    assistant.llm = make_llm(f"http://127.0.0.1:{llm_server.server_address[1]}")
+    answer = assistant.ask("How did Lavrov get on with China?")
+    assert answer.unsupported == [
+        "It was not easy for Lavrov to communicate with Chinese Foreign Minister Wang Yi.",
+        "Putin visited China in September.",
+    ]
+    assert len(answer.citations) == 1 and "Wang Yi" in answer.citations[0].quote
+    assert answer.text.startswith("It was far easier for Lavrov to communicate with Chinese Foreign Minister Wang Yi. [1]")
+    assert_citations_exact(assistant, answer)
+
+
 def test_instructions_inside_articles_change_nothing(embedded_settings, tmp_path, llm_server):
     folder = tmp_path / "news"
     folder.mkdir()

@@ -101,14 +101,14 @@ def main() -> None:
         print(name, scores.to_dict(), flush=True)
     dated = not args.no_dates and any(q.date for q in questions)
     baseline = bm25_first_sentence(Assistant(retriever), questions, dated=dated)
-    print("| system | gold in lead | EM (short) | F1 (short) | F1 (lead) | citations valid | refusal P | refusal R | refusal F1 | p50 ms |")
-    print("|---|---|---|---|---|---|---|---|---|---|")
+    print("| system | gold in lead | EM (short) | F1 (short) | F1 (lead) | citations valid | refusal P | refusal R | refusal F1 | refused | p50 ms |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
     for name, s in rows:
         print(
             f"| {name} | {s['gold_in_lead']} | {s['exact_match']} | {s['token_f1']} | {s['lead_f1']} | "
-            f"{s['citations_valid']} | {s['refusal_precision']} | {s['refusal_recall']} | {s['refusal_f1']} | {round(s['p50_ms'], 1)} |"
+            f"{s['citations_valid']} | {s['refusal_precision']} | {s['refusal_recall']} | {s['refusal_f1']} | {s['refused']} | {round(s['p50_ms'], 1)} |"
         )
-    print(f"| BM25 top passage, first sentence{' (as of the question date)' if dated else ''} | {round(baseline['gold_in_lead'], 4)} | | | {round(baseline['lead_f1'], 4)} | | | | | |")
+    print(f"| BM25 top passage, first sentence{' (as of the question date)' if dated else ''} | {round(baseline['gold_in_lead'], 4)} | | | {round(baseline['lead_f1'], 4)} | | | | | | |")
     if not args.sweep:
         print(f"\ncold `qa ask` median of 3: {cold_ask(settings, questions[0].question):.2f} s")
 
