@@ -13,6 +13,7 @@ from .answer import Answer, Citation
 from .extractive import (
     Candidate,
     ScoreWeights,
+    asked_part,
     candidates,
     content_words,
     pick_support,
@@ -144,9 +145,13 @@ class Assistant:
             return Answer(question, "I found nothing in the articles about this.", answered=False, query=query)
         embedder = self.retriever.embedder
         carried = query[len(question.strip()) :] if query.startswith(question.strip()) else ""
-        ranked = score_sentences(
-            question, self.retriever.query_vector(query), candidates(passages), embedder, self.weights, context=carried
-        )
+        vector = self.retriever.query_vector(query)
+        asked = asked_part(question)
+        if asked != question.strip() and self.weights.asked:
+            # linear: the mix of the two similarities is the similarity to the mixed vector
+            share = self.weights.asked
+            vector = (1 - share) * vector + share * embedder.embed_query(f"{asked}{carried}")
+        ranked = score_sentences(question, vector, candidates(passages), embedder, self.weights, context=carried)
         if not ranked or ranked[0].score < self.weights.threshold(question):
             return self._refusal(question, query, passages, ranked)
         lead = with_context(ranked[0], passages)

@@ -58,7 +58,7 @@ def test_a_lead_that_refers_back_is_quoted_with_what_it_refers_to(embedded_setti
 
 
 def test_sentence_shapes():
-    from qa.extractive import is_heading, is_yes_no, question_kind, refers_back
+    from qa.extractive import asked_part, is_heading, is_yes_no, question_kind, refers_back
 
     assert refers_back("The show leads the nominations.") and refers_back("It was raining.")
     assert not refers_back("The White House said so.") and not refers_back("Theresa May resigned.")
@@ -66,6 +66,9 @@ def test_sentence_shapes():
     assert question_kind("The new variant has arrived. What is it called?") == "name"
     assert is_yes_no("Is it available in Spanish?") and is_yes_no("Sorry. Can I download them?")
     assert not is_yes_no("Which island nation plunged into chaos?") and not is_yes_no("Why Mars?")
+    assert asked_part("Gas prices fell for 50 days. What was the record high?") == "What was the record high?"
+    assert asked_part("Is this for 2024? Tell me the number.") == "Is this for 2024?"
+    assert asked_part("Who won?") == "Who won?"
 
 
 def test_follow_up_is_resolved_against_history(assistant):
