@@ -23,7 +23,7 @@ from index import Index, Settings  # noqa: E402
 from qa.answer_eval import contains  # noqa: E402
 from qa.assistant import PASSAGES, PER_ARTICLE, condense  # noqa: E402
 from qa.evaluation import corpus_path, eval_collection_name, load_questions  # noqa: E402
-from qa.extractive import _NAME, _WORD, _has_cue, _stem, candidates, content_words, question_kind  # noqa: E402
+from qa.extractive import _NAME, _WORD, _has_cue, _stem, asked_part, candidates, content_words, is_yes_no, question_kind  # noqa: E402
 from qa.retrieval import Retriever  # noqa: E402
 
 
@@ -65,7 +65,11 @@ def main() -> None:
         total = len(q_terms) + 0.5 * len(c_terms)
         kind = question_kind(q.question)
         qv = embedder.embed_query(query)
-        dense = embedder.embed([" ".join(c.text.split()) for c in cands]) @ qv if cands else []
+        plain = embedder.embed([" ".join(c.text.split()) for c in cands]) if cands else None
+        dense = plain @ qv if cands else []
+        # against the sentence that asks, for questions that open with a premise
+        asked = asked_part(q.question)
+        dense_asked = plain @ embedder.embed_query(f"{asked}{carried}") if cands and asked != q.question.strip() else dense
         titled = embedder.embed([f"{passages[c.passage].title}. {' '.join(c.text.split())}" for c in cands]) @ qv if cands else []
         windows = []
         for c in cands:
@@ -75,7 +79,7 @@ def main() -> None:
             windows.append(" ".join(f"{prev} {c.text}".split()))
         window = embedder.embed(windows) @ qv if cands else []
         rows = []
-        for c, d, dt, dw, win in zip(cands, dense, titled, window, windows):
+        for c, d, da, dt, dw, win in zip(cands, dense, dense_asked, titled, window, windows):
             s_terms = {_stem(w) for w in content_words(c.text)}
             asked = {w.lower() for w in _WORD.findall(q.question)}
             names = [m for m in _NAME.finditer(c.text) if m.start() > 0 and not {w.lower() for w in _WORD.findall(m.group())} <= asked]
@@ -89,6 +93,7 @@ def main() -> None:
                     "gold_with_prev": bool(q.answers) and contains(win, q.answers),
                     "words": len(c.text.split()),
                     "dense": round(float(d), 4),
+                    "dense_asked": round(float(da), 4),
                     "dense_title": round(float(dt), 4),
                     "dense_window": round(float(dw), 4),
                     "passage_score": passages[c.passage].score,
@@ -98,7 +103,7 @@ def main() -> None:
                     "gold": bool(q.answers) and contains(c.text, q.answers),
                 }
             )
-        out.append({"id": q.id, "answerable": q.answerable, "has_answers": bool(q.answers), "kind": kind, "sentences": rows})
+        out.append({"id": q.id, "answerable": q.answerable, "has_answers": bool(q.answers), "kind": kind, "yes_no": is_yes_no(q.question), "sentences": rows})
     args.out.write_text(json.dumps(out))
     print(f"wrote {len(out)} questions to {args.out}")
 
