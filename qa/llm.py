@@ -70,9 +70,10 @@ def make_llm(spec):
         if spec.startswith("gguf:"):
             return gguf_llm(spec.split(":", 1)[1])
     except ImportError as exc:
+        extra = "gguf" if spec.startswith("gguf:") else "llm"
         raise LLMError(
             f"the {spec.split(':')[0]} backend needs extra packages ({exc.name}):"
-            " pip install 'qa-news[llm]'"
+            f" pip install -e '.[{extra}]'"
         ) from None
     raise LLMError(f"unknown LLM backend {spec!r}: use http://host:port, ollama:MODEL or gguf:PATH")
 
@@ -80,10 +81,12 @@ def make_llm(spec):
 def gguf_llm(path: str):
     """A local GGUF model through LlamaIndex's LlamaCPP, prompted with the chat template
     stored in the file (LlamaCPP's default prompt format fits no instruct model)."""
-    from llama_index.llms.llama_cpp import LlamaCPP
-
+    if not path:
+        raise LLMError("gguf: needs the model file's path, as in gguf:/models/model.gguf")
     if not os.path.isfile(path):
         raise LLMError(f"no GGUF model file at {path}")
+    from llama_index.llms.llama_cpp import LlamaCPP
+
     try:
         llm = LlamaCPP(
             model_path=path,

@@ -202,3 +202,11 @@ def test_unreachable_llm_is_a_one_line_error(embedded_settings):
 def test_unknown_llm_spec():
     with pytest.raises(LLMError, match="unknown LLM backend"):
         make_llm("telepathy:v2")
+
+
+def test_gguf_spec_without_a_model_file(tmp_path):
+    # checked before llama-cpp-python is imported, so the message is the same without it
+    with pytest.raises(LLMError, match="no GGUF model file at"):
+        make_llm(f"gguf:{tmp_path / 'missing.gguf'}")
+    with pytest.raises(LLMError, match="needs the model file's path"):
+        make_llm("gguf:")
