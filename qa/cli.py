@@ -63,6 +63,10 @@ def friendly_errors(func):
             fail(str(exc))
         except KeyboardInterrupt:
             fail("interrupted", 130)
+        except BrokenPipeError:
+            # the reader went away (`qa ask ... | head`): not an error, and nothing more to say
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            sys.exit(0)
         except (click.ClickException, click.exceptions.Exit, click.exceptions.Abort):
             raise
         except Exception as exc:  # the last line of defence: still one line

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
 
 import pytest
 
-from tests.conftest import SEED, run_qa, write_corpus
+from tests.conftest import ROOT, SEED, cli_env, run_qa, write_corpus
 
 
 @pytest.fixture
@@ -93,3 +95,18 @@ def test_usage_errors_are_one_line(settings):
     assert down.returncode == 1
     assert down.stderr.startswith("qa: error: cannot reach the Chroma server")
     assert down.stderr.count("\n") == 1
+
+
+def test_output_into_a_closed_pipe_is_not_an_error(embedded_settings):
+    """`qa search ... | head -1`: the reader leaves early; qa stops quietly."""
+    run_qa(["index", str(SEED.parent)], embedded_settings)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "qa.cli", "search", "Japan", "-k", "10", "--json"],
+        env=cli_env(embedded_settings),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        cwd=ROOT,
+    )
+    proc.stdout.close()  # before qa has written anything
+    _, err = proc.communicate(timeout=300)
+    assert proc.returncode == 0 and err.decode().strip() == ""
