@@ -49,7 +49,7 @@ class ScoreWeights:
     refuse_below: float = 0.74
     # A yes/no question needs a closer match: a quote that only shares its topic neither
     # confirms nor denies it. On mtrag-dev, 35 of its 63 yes/no questions are unanswerable
-    # against 45 of the other 176; refusal F1 is 0.58-0.64 for 0.86-1.1 (0.615 at 0.9).
+    # against 45 of the other 176; refusal F1 is 0.58-0.64 for 0.86-1.1 (0.61 at 0.9).
     refuse_below_yes_no: float = 0.9
 
     def threshold(self, question: str) -> float:
@@ -89,16 +89,16 @@ _YES_NO = re.compile(
 )
 
 
+def is_yes_no(question: str) -> bool:
+    """Does the question ask for a yes or a no ("Is it available in Spanish?")?"""
+    return bool(_YES_NO.match(question))
+
+
 def asked_part(question: str) -> str:
     """The sentence of the question that asks: the last one ending in "?", else the last."""
     parts = [p for p in re.split(r"(?<=[.!?])\s+", question.strip()) if p]
     asking = [p for p in parts if p.endswith("?")]
     return (asking or parts or [question.strip()])[-1]
-
-
-def is_yes_no(question: str) -> bool:
-    """Does the question ask for a yes or a no ("Is it available in Spanish?")?"""
-    return bool(_YES_NO.match(question))
 
 
 def is_heading(sentence: str) -> bool:

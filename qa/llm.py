@@ -6,9 +6,10 @@ The model writes; the project cites. Each sentence of the model's answer is matc
 the sentences of the retrieved passages; a sentence no passage supports is listed as
 unsupported and never shown with a citation. Embeddings barely tell "X did not happen"
 from "X happened" or "in May" from "in June", so a sentence and its support must also
-agree in negation, and every number, month and weekday of the sentence must be in its support. Article text reaches the model only inside a
-delimited data block that the system prompt says is never to be obeyed, and whatever the
-model writes because of it finds no support and gets no citation.
+agree in negation, and every number, month and weekday of the sentence must be in its
+support. Article text reaches the model only inside a delimited data block that the
+system prompt says is never to be obeyed, and whatever the model writes because of it
+finds no support and gets no citation.
 """
 
 from __future__ import annotations
@@ -101,9 +102,11 @@ def gguf_llm(path: str):
     if template:
         from llama_cpp.llama_chat_format import Jinja2ChatFormatter
 
-        model = llm._model
-        eos = model._model.token_get_text(model.token_eos()) if model.token_eos() != -1 else ""
-        bos = model._model.token_get_text(model.token_bos()) if model.token_bos() != -1 else ""
+        model = llm._model  # the llama_cpp.Llama; LlamaCPP has no public accessor for it
+        eos, bos = (
+            model.detokenize([t], special=True).decode("utf-8", "ignore") if t != -1 else ""
+            for t in (model.token_eos(), model.token_bos())
+        )
         formatter = Jinja2ChatFormatter(template=template, eos_token=eos, bos_token=bos)
 
         def messages_to_prompt(messages) -> str:
