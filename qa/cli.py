@@ -266,7 +266,8 @@ def ask_command(question, since, until, sources, as_of, recent, llm, as_json, se
         echo_json(answer.to_dict())
         return
     if stream:
-        click.echo("\n")
+        # the streamed draft stays on screen; what follows is the same text, checked
+        click.echo("\n\nChecked against the articles:")
     click.echo(answer.text)
     if answer.citations:
         click.echo("\nSources:")

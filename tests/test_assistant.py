@@ -153,6 +153,17 @@ def test_llm_answer_is_cited_by_the_project_and_streams(assistant, llm_server):
     assert sent["stream"] is True and sent["messages"][0]["role"] == "system"
 
 
+def test_cli_streams_the_draft_then_prints_it_checked(embedded_settings, llm_server):
+    url = f"http://127.0.0.1:{llm_server.server_address[1]}"
+    run_qa(["index", str(SEED.parent)], embedded_settings)
+    result = run_qa(["ask", "--llm", url, "What does Japan expect from Sochi?"], embedded_settings)
+    assert result.returncode == 0, result.stderr
+    draft, checked = result.stdout.split("Checked against the articles:\n")
+    assert "green cheese." in draft and "(unsupported)" not in draft
+    assert "The moon is made of green cheese. (unsupported)" in checked
+    assert "[1]" in checked and "Sources:" in checked and "Not supported by the articles" in checked
+
+
 def test_llm_sentences_that_contradict_their_passage_get_no_citation(assistant, llm_server):
     # What a weak model writes: one faithful paraphrase, then a negation and a wrong month
     # of the same passages. Embeddings alone rate all three close to the article.
