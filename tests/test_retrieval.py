@@ -53,12 +53,16 @@ def _wire_corpus(folder, count=60):
     )
 
 
+def _synced(settings, folder) -> Index:
+    idx = Index.open(settings=settings)
+    assert not idx.sync([folder]).failed
+    return idx
+
+
 def test_filters_apply_inside_the_stores_before_top_k(embedded_settings, tmp_path):
     folder = tmp_path / "news"
     _wire_corpus(folder)
-    idx = Index.open(settings=embedded_settings)
-    assert not idx.sync([folder]).failed
-    retriever = Retriever(idx)
+    retriever = Retriever(_synced(embedded_settings, folder))
     query = "Japan Russia Kurile islands talks"
     assert retriever.search(query, k=1, sources=["Gazette"])[0].article_id == "other.md"
     old = retriever.search(query, k=5, until="2021-12-31")
@@ -77,8 +81,7 @@ def test_a_filter_that_passes_few_of_the_top_hits_still_finds_them(embedded_sett
 
     folder = tmp_path / "news"
     _wire_corpus(folder, count=30)
-    idx = Index.open(settings=embedded_settings)
-    assert not idx.sync([folder]).failed
+    idx = _synced(embedded_settings, folder)
     monkeypatch.setattr(qa.retrieval, "CANDIDATES", 3)
     monkeypatch.setattr(qa.retrieval, "DEEPER", 1)
     monkeypatch.setattr(index.lexical, "DEEPER", 1)
@@ -106,9 +109,7 @@ def _weekly_updates(folder):
 def test_as_of_leaves_out_later_articles_and_recent_prefers_newer(embedded_settings, tmp_path):
     folder = tmp_path / "weeks"
     _weekly_updates(folder)
-    idx = Index.open(settings=embedded_settings)
-    assert not idx.sync([folder]).failed
-    retriever = Retriever(idx)
+    retriever = Retriever(_synced(embedded_settings, folder))
     query = "talks between Japan and Russia on the Kurile islands"
     ids = lambda **kw: [p.article_id for p in retriever.search(query, k=3, **kw)]  # noqa: E731
     assert set(ids(as_of="2022-06-16")) == {"may.md", "june.md"}  # August is not known yet
