@@ -14,6 +14,8 @@ from pathlib import Path
 
 import click
 
+from .terminal import json_line, visible
+
 EXIT_FAILED = 1  # something went wrong, or some input could not be indexed
 EXIT_BUSY = 75  # another sync holds the collection (EX_TEMPFAIL)
 
@@ -78,12 +80,13 @@ def friendly_errors(func):
 
 
 def fail(message: str, code: int = EXIT_FAILED):
-    click.echo(f"qa: error: {message}", err=True)
+    click.echo(f"qa: error: {visible(message)}", err=True)
     sys.exit(code)
 
 
 def echo_json(data) -> None:
-    click.echo(json.dumps(data, ensure_ascii=False, indent=None))
+    """Exact JSON on one line; characters a terminal acts on are \\u escapes."""
+    click.echo(json_line(data))
 
 
 @click.group(invoke_without_command=True)
@@ -137,9 +140,9 @@ def print_report(report) -> None:
     if report.dry_run:
         for label, ids in (("add", report.added), ("update", report.updated), ("remove", report.removed)):
             for article_id in ids:
-                click.echo(f"would {label}: {article_id}")
+                click.echo(f"would {label}: {visible(article_id)}")
     for failure in report.failed:
-        click.echo(f"failed: {failure['path']}: {failure['reason']}", err=True)
+        click.echo(f"failed: {visible(failure['path'])}: {visible(failure['reason'])}", err=True)
     if report.repaired:
         click.echo("repaired what an interrupted sync left behind", err=True)
     click.echo(report.summary())
@@ -164,9 +167,9 @@ def status_command(as_json=False, settings=None):
         echo_json(status)
         return
     for key in ("collection", "articles", "chunks", "model", "store", "where", "last_sync"):
-        click.echo(f"{key:>11}: {status[key]}")
+        click.echo(f"{key:>11}: {visible(status[key])}")
     if status["roots"]:
-        click.echo(f"{'synced':>11}: " + ", ".join(status["roots"]))
+        click.echo(f"{'synced':>11}: " + ", ".join(visible(root) for root in status["roots"]))
     if status["interrupted_sync"]:
         click.echo("     note: the last sync was interrupted; the next sync repairs it")
 
@@ -211,9 +214,9 @@ def search_command(query, k, since, until, sources, as_of, recent, batch, as_jso
         click.echo("no passages found")
     for n, p in enumerate(passages, start=1):
         meta = " · ".join(x for x in (p.date, p.source) if x)
-        click.echo(f"[{n}] {p.title}" + (f"  ({meta})" if meta else ""))
-        click.echo(f"    {p.article_id} @ {p.start}-{p.end}  score {p.score:.4f}")
-        click.echo("    " + " ".join(p.text.split())[:300])
+        click.echo(f"[{n}] {visible(p.title)}" + (f"  ({visible(meta)})" if meta else ""))
+        click.echo(f"    {visible(p.article_id)} @ {p.start}-{p.end}  score {p.score:.4f}")
+        click.echo("    " + visible(" ".join(p.text.split())[:300]))
         click.echo()
 
 
@@ -232,7 +235,7 @@ def run_batch(retriever, lines, filters) -> None:
             out = {"id": None, "line": lineno, "error": f"bad input line: {exc}"}
         except SearchError as exc:
             out = {"id": item.get("id"), "line": lineno, "error": str(exc)}
-        click.echo(json.dumps(out, ensure_ascii=False))
+        echo_json(out)
 
 
 # -- ask ----------------------------------------------------------------------------
@@ -258,7 +261,7 @@ def ask_command(question, since, until, sources, as_of, recent, llm, as_json, se
 
     try:
         assistant = open_assistant(settings, llm=llm)
-        stream = None if as_json or not llm else (lambda t: click.echo(t, nl=False))
+        stream = None if as_json or not llm else (lambda t: click.echo(visible(t, newlines=True), nl=False))
         answer = assistant.ask(question, filters=Filters(list(sources) or None, since, until, as_of, recent), on_token=stream)
     except (AnswerError, SearchError, LLMError) as exc:
         fail(str(exc))
@@ -268,17 +271,20 @@ def ask_command(question, since, until, sources, as_of, recent, llm, as_json, se
     if stream:
         # the streamed draft stays on screen; what follows is the same text, checked
         click.echo("\n\nChecked against the articles:")
-    click.echo(answer.text)
+    click.echo(visible(answer.text, newlines=True))
     if answer.citations:
         click.echo("\nSources:")
     for c in answer.citations:
         meta = ", ".join(x for x in (c.date, c.source) if x)
-        click.echo(f"[{c.n}] {c.title}" + (f" ({meta})" if meta else "") + f" — {c.article_id} @ {c.start}-{c.end}")
-        click.echo(f"    “{' '.join(c.quote.split())}”")
+        click.echo(
+            f"[{c.n}] {visible(c.title)}" + (f" ({visible(meta)})" if meta else "")
+            + f" — {visible(c.article_id)} @ {c.start}-{c.end}"
+        )
+        click.echo(f"    “{visible(' '.join(c.quote.split()))}”")
     if answer.unsupported:
         click.echo("\nNot supported by the articles (shown without citation):")
         for sentence in answer.unsupported:
-            click.echo(f"  - {sentence}")
+            click.echo(f"  - {visible(sentence)}")
 
 
 # -- eval ----------------------------------------------------------------------------
@@ -329,7 +335,7 @@ def eval_command(folder, k, limit, answers, history, dates, as_json, settings):
     if as_json:
         echo_json(data)
         return
-    click.echo(f"{folder} ({len(questions)} questions; collection {settings.collection})")
+    click.echo(f"{visible(folder)} ({len(questions)} questions; collection {settings.collection})")
     for part in ("retrieval", "answers"):
         if part in data:
             click.echo(f"{part}:")

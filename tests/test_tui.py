@@ -265,3 +265,45 @@ async def test_filters_apply_to_the_chat_and_bad_dates_are_refused(seeded_settin
         assert "as of 2000-01-01" in str(app.query_one(StatusLine).render())
         message = await ask(pilot, "what does Japan expect from Sochi?")
         assert not message.answer.answered and not message.answer.citations
+
+
+# -- control sequences in articles ---------------------------------------------------
+
+
+def screen_text(app) -> str:
+    """Every character the screen would put on the terminal, styles aside."""
+    strips = app.screen._compositor.render_strips()
+    return "\n".join("".join(segment.text for segment in strip) for strip in strips)
+
+
+def assert_nothing_raw(text: str) -> None:
+    from tests.test_terminal import RAW
+
+    for raw in RAW:
+        assert raw.decode() not in text, raw
+
+
+async def test_control_sequences_are_shown_visibly_in_chat_and_reader(embedded_settings, tmp_path):
+    from tests.test_terminal import CLEAR, hostile_corpus
+
+    Index.open(settings=embedded_settings).sync([hostile_corpus(tmp_path / "news")])
+    app = make_app(embedded_settings)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await ready(pilot)
+        message = await ask(pilot, "What does Tokyo hope about Russia's economic crisis?")
+        assert message.answer is not None and message.answer.citations
+        await pilot.pause(0.2)
+        shown = screen_text(app)
+        assert_nothing_raw(shown)
+        assert "␛" in shown  # shown, not silently dropped
+        evil = [n for n, c in enumerate(message.answer.citations) if c.article_id == f"evil{CLEAR}"]
+        assert evil, message.answer.citations
+        await pilot.press("ctrl+s")
+        app.query_one("#citations").index = evil[0]
+        await pilot.press("enter")
+        await pilot.pause(0.3)
+        assert isinstance(app.screen, ArticleScreen)
+        shown = screen_text(app)
+        assert_nothing_raw(shown)
+        assert "Sochi summit ␛]0;pwned␇" in shown  # the title
+        assert "␛[2J" in shown and "\\u202e" in shown  # the text

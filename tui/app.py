@@ -23,6 +23,7 @@ from textual.worker import Worker, get_current_worker
 from qa.answer import Answer
 from qa.assistant import Assistant, Filters
 from qa.export import answer_text, chat_markdown
+from qa.terminal import visible
 
 from .screens import ArticleScreen, ChatsScreen, FiltersScreen, PromptScreen, SyncPanel
 from .widgets import AnswerMessage, SourcesPanel, StatusLine, UserMessage
@@ -33,9 +34,9 @@ class Cancelled(Exception):
 
 
 def describe_error(exc: BaseException) -> str:
-    """One line that says what went wrong and what to do."""
+    """One line that says what went wrong and what to do (control characters shown)."""
     text = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-    return text[:300]
+    return visible(text[:300])
 
 
 class ChatApp(App):
@@ -155,7 +156,7 @@ class ChatApp(App):
     @on(EngineFailed)
     def _engine_failed(self, event: EngineFailed) -> None:
         self.query_one(StatusLine).set_status("Not connected")
-        self.notify(event.error, title="Cannot open the index", severity="error", timeout=30)
+        self.notify(event.error, title="Cannot open the index", severity="error", timeout=30, markup=False)
 
     def _status_counts(self) -> tuple[int, int]:
         try:
@@ -238,7 +239,7 @@ class ChatApp(App):
     @on(AnswerFailed)
     def _answer_failed(self, event: AnswerFailed) -> None:
         event.target.show_note("No answer: " + event.error)
-        self.notify(event.error, title="Could not answer", severity="error", timeout=15)
+        self.notify(event.error, title="Could not answer", severity="error", timeout=15, markup=False)
 
     def action_cancel(self) -> None:
         if self._answering is not None and self._answering.is_running:
@@ -271,7 +272,7 @@ class ChatApp(App):
         try:
             article = self.assistant.index.article(event.citation.article_id)
         except Exception as exc:
-            self.notify(describe_error(exc), title="Cannot open the article", severity="error")
+            self.notify(describe_error(exc), title="Cannot open the article", severity="error", markup=False)
             return
         self.push_screen(ArticleScreen(article, event.citation))
 
@@ -321,7 +322,7 @@ class ChatApp(App):
             for name in ("since", "until", "as_of"):
                 date_filter(values.get(name), name.replace("_", "-"))
         except SearchError as exc:
-            self.notify(str(exc), title="Filters not changed", severity="error")
+            self.notify(describe_error(exc), title="Filters not changed", severity="error", markup=False)
             return
         self.filters = Filters(**values)
         if self.session is not None:
@@ -345,7 +346,7 @@ class ChatApp(App):
         path = folder / f"chat-{self.session.id}.md"
         title = self.session.answers[0].question
         path.write_text(chat_markdown(self.session.answers, title=title), encoding="utf-8")
-        self.notify(f"Exported to {path}", title="Chat exported")
+        self.notify(visible(f"Exported to {path}"), title="Chat exported", markup=False)
 
     # -- syncing from the app -------------------------------------------------------
 
@@ -394,7 +395,7 @@ class ChatApp(App):
     def _sync_done(self, event: SyncDone) -> None:
         self.query_one(SyncPanel).remove_class("active")
         if event.error:
-            self.notify(event.error, title="Sync failed", severity="error", timeout=15)
+            self.notify(event.error, title="Sync failed", severity="error", timeout=15, markup=False)
             return
         severity = "warning" if event.failed else "information"
         self.notify(event.summary, title="Sync finished", severity=severity, timeout=10)

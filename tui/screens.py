@@ -12,6 +12,7 @@ from textual.widgets import Button, Footer, Input, Label, ListItem, ListView, Pr
 
 from index import Article
 from qa.answer import Citation
+from qa.terminal import visible
 
 
 class ArticleScreen(Screen):
@@ -27,16 +28,19 @@ class ArticleScreen(Screen):
     def compose(self) -> ComposeResult:
         a = self.article
         meta = " · ".join(x for x in (a.date, a.source, a.url) if x)
-        yield Static(Text(a.title, style="bold"), id="article-title")
+        yield Static(Text(visible(a.title), style="bold"), id="article-title")
         if meta:
-            yield Static(Text(meta, style="dim"), id="article-meta")
+            yield Static(Text(visible(meta), style="dim"), id="article-meta")
         with VerticalScroll(id="article-body"):
             for start, end in _paragraphs(a.text):
-                text = Text(a.text[start:end])
                 lo, hi = max(self.citation.start, start), min(self.citation.end, end)
                 cited = lo < hi
-                if cited:
-                    text.stylize("reverse bold", lo - start, hi - start)
+                if cited:  # the cited span highlighted; each part shown visibly
+                    text = Text.assemble(
+                        visible(a.text[start:lo]), (visible(a.text[lo:hi]), "reverse bold"), visible(a.text[hi:end])
+                    )
+                else:
+                    text = Text(visible(a.text[start:end]))
                 yield Static(text, classes="paragraph cited" if cited else "paragraph")
         yield Footer()
 
@@ -71,7 +75,7 @@ class ChatsScreen(ModalScreen[str | None]):
             if not self.chats:
                 yield Label("No saved chats yet.")
             items = [
-                ListItem(Label(Text(f"{c['updated'][:16].replace('T', ' ')}  {c['title'] or '(empty)'}  · {c['turns']} turns")), name=c["id"])
+                ListItem(Label(Text(visible(f"{c['updated'][:16].replace('T', ' ')}  {c['title'] or '(empty)'}  · {c['turns']} turns"))), name=c["id"])
                 for c in self.chats
             ]
             yield ListView(*items, id="chats")
@@ -147,7 +151,7 @@ class SyncPanel(Vertical):
         yield ProgressBar(id="sync-bar", show_eta=True)
 
     def start(self, path: str) -> None:
-        self.query_one("#sync-label", Label).update(Text(f"Syncing {path}"))
+        self.query_one("#sync-label", Label).update(Text(visible(f"Syncing {path}")))
         self.query_one(ProgressBar).update(total=None, progress=0)
 
     def progress(self, phase: str, done: int, total: int) -> None:

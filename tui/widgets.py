@@ -1,5 +1,6 @@
 """Widgets of the chat screen. Article text and user input are always shown as plain
-``Text`` (never parsed as markup) or as escaped Markdown."""
+``Text`` (never parsed as markup) or as escaped Markdown, and through ``visible`` (control
+characters shown, never sent to the terminal)."""
 
 from __future__ import annotations
 
@@ -11,11 +12,12 @@ from textual.widgets import Label, ListItem, ListView, Markdown, Static
 
 from qa.answer import Answer, Citation
 from qa.export import answer_markdown
+from qa.terminal import visible
 
 
 class UserMessage(Static):
     def __init__(self, question: str):
-        super().__init__(Text(question), classes="user")
+        super().__init__(Text(visible(question)), classes="user")
 
 
 class AnswerMessage(Vertical):
@@ -49,7 +51,7 @@ class AnswerMessage(Vertical):
         self.answer = answer
         self.remove_class("pending")
         self.set_class(not answer.answered, "refused")
-        self.body.update(answer_markdown(answer))
+        self.body.update(visible(answer_markdown(answer), newlines=True))
 
     def show_note(self, note: str) -> None:
         self.remove_class("pending")
@@ -66,7 +68,7 @@ class AnswerMessage(Vertical):
 def _escape(text: str) -> str:
     from qa.export import escape_markdown
 
-    return escape_markdown(text)
+    return escape_markdown(visible(text, newlines=True))
 
 
 class CitationItem(ListItem):
@@ -79,13 +81,17 @@ class CitationItem(ListItem):
     def compose(self):
         c = self.citation
         meta = " · ".join(x for x in (c.date, c.source) if x)
-        head = Text.assemble((f"[{c.n}] ", "bold"), (c.title, "bold"))
+        head = Text.assemble((f"[{c.n}] ", "bold"), (visible(c.title), "bold"))
         if meta:
-            head.append(f"  {meta}", style="dim")
+            head.append(f"  {visible(meta)}", style="dim")
         yield Label(head, markup=False)
         # the cited span, highlighted inside its passage
-        body = Text(self.context)
-        body.stylize("reverse", self.quote_at, self.quote_at + len(c.quote))
+        end = self.quote_at + len(c.quote)
+        body = Text.assemble(
+            visible(self.context[: self.quote_at], newlines=True),
+            (visible(self.context[self.quote_at : end], newlines=True), "reverse"),
+            visible(self.context[end:], newlines=True),
+        )
         yield Label(body, classes="quote", markup=False)
 
 
@@ -134,4 +140,4 @@ def _context(answer: Answer, citation: Citation, around: int = 90) -> tuple[str,
 
 class StatusLine(Static):
     def set_status(self, text: str) -> None:
-        self.update(Text(text))
+        self.update(Text(visible(text)))
