@@ -1,11 +1,14 @@
 """Reading article files: .txt, .md, .html/.htm and .jsonl.
 
 Every problem with a file becomes a ``ReadError`` carrying a one-line reason; the sync
-reports it and goes on with the other files.
+reports it and goes on with the other files. Every text that enters the index passes one
+check (``checked``): file names, JSONL fields and front matter values must be text that
+UTF-8 can hold, so a bad one fails its file or line, never the sync.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 import re
@@ -54,6 +57,9 @@ class Scan:
 def scan(target: Path) -> Scan:
     """All supported files under ``target`` (a folder or a file), with loop detection."""
     result = Scan()
+    if not is_utf8(str(target)):
+        result.failures.append((str(target), "path is not valid UTF-8; rename it"))
+        return result
     try:
         info = target.stat()  # follows symlinks; raises on loops and dangling links
     except FileNotFoundError:
@@ -98,9 +104,13 @@ def _walk(folder: Path, root: Path, seen: set[tuple[int, int]], result: Scan) ->
         except OSError as exc:
             result.failures.append((str(path), _os_reason(exc)))
             continue
-        if is_dir:
+        wanted = is_dir or path.suffix.lower() in SUPPORTED or child.is_symlink()
+        if wanted and not is_utf8(child.name):
+            kind = "folder" if is_dir else "file"
+            result.failures.append((str(path), f"{kind} name is not valid UTF-8; rename it"))
+        elif is_dir:
             _walk(path, root, seen, result)
-        elif path.suffix.lower() in SUPPORTED or child.is_symlink():
+        elif wanted:
             _add_file(path, root, result, explicit=False)
 
 
@@ -123,6 +133,15 @@ def _add_file(path: Path, root: Path, result: Scan, explicit: bool) -> None:
         return
     rel = path.relative_to(root).as_posix() if path.is_relative_to(root) else path.name
     result.files.append(FileEntry(path, root, rel, info.st_mtime_ns, info.st_size))
+
+
+def is_utf8(text: str) -> bool:
+    """False for a name with bytes that are not UTF-8 (Python holds them as lone surrogates)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _os_reason(exc: OSError) -> str:
@@ -157,7 +176,7 @@ def read_entry(entry: FileEntry, max_bytes: int) -> ReadResult:
             article = _read_text(text, entry)
     if not article.text.strip():
         raise ReadError("no article text found")
-    return ReadResult([article])
+    return ReadResult([checked(article)])
 
 
 def _read_bytes(path: Path) -> bytes:
@@ -231,21 +250,18 @@ def _read_markdown(text: str, entry: FileEntry) -> Article:
         raise ReadError(f"malformed YAML front matter: {first}") from None
     meta = post.metadata if isinstance(post.metadata, dict) else {}
     body = post.content
-    title = meta.get("title")
+    title = _text_value(meta.get("title"), "title")
     if not title:
         heading = re.search(r"^#\s+(.+)$", body, re.MULTILINE)
         title = heading.group(1).strip() if heading else _title_from_name(entry)
-    authors = meta.get("authors") or meta.get("author") or []
-    if isinstance(authors, str):
-        authors = [authors]
     return Article(
         id=entry.rel,
-        title=str(title),
+        title=title,
         text=body,
         date=_safe_date(meta.get("date")),
-        source=_opt_str(meta.get("source")),
-        url=_opt_str(meta.get("url")),
-        authors=[str(a) for a in authors],
+        source=_text_value(meta.get("source"), "source"),
+        url=_text_value(meta.get("url"), "url"),
+        authors=_authors(meta.get("authors") or meta.get("author")),
         origin=str(entry.path),
     )
 
@@ -290,7 +306,7 @@ def _read_jsonl(entry: FileEntry, max_bytes: int) -> ReadResult:
             try:
                 if len(raw) > max_bytes:
                     raise ReadError(f"line too large ({len(raw) / 1e6:.1f} MB)")
-                result.articles.append(_jsonl_article(raw, entry))
+                result.articles.append(checked(_jsonl_article(raw, entry)))
             except ReadError as exc:
                 result.failures.append((where, str(exc)))
     if not result.articles and not result.failures:
@@ -310,18 +326,15 @@ def _jsonl_article(raw: bytes, entry: FileEntry) -> Article:
     text = record.get("text")
     if not isinstance(text, str) or not text.strip():
         raise ReadError("missing 'text'")
-    article_id = record.get("id")
-    if article_id in (None, ""):
-        raise ReadError("missing 'id'")
-    authors = record.get("authors") or []
+    article_id = _article_id(record.get("id"))
     return Article(
-        id=str(article_id),
-        title=str(record.get("title") or article_id),
+        id=article_id,
+        title=_text_value(record.get("title"), "title") or article_id,
         text=text,
         date=_safe_date(record.get("date")),
-        source=_opt_str(record.get("source")),
-        url=_opt_str(record.get("url")),
-        authors=[str(a) for a in authors] if isinstance(authors, list) else [str(authors)],
+        source=_text_value(record.get("source"), "source"),
+        url=_text_value(record.get("url"), "url"),
+        authors=_authors(record.get("authors")),
         origin=str(entry.path),
     )
 
@@ -333,5 +346,65 @@ def _safe_date(value: object) -> str | None:
         return None
 
 
-def _opt_str(value: object) -> str | None:
-    return None if value in (None, "") else str(value)
+# -- the one check of every text that enters the index ---------------------------------
+
+
+def checked(article: Article) -> Article:
+    """``article`` if every text of it can be stored; else a ReadError naming the field.
+
+    JSON escapes ("\\ud800") and file names that are not UTF-8 give Python strings with
+    lone surrogates, which no store can encode."""
+    fields = [("id", article.id), ("title", article.title), ("text", article.text),
+              ("source", article.source), ("url", article.url), ("origin", article.origin)]
+    fields += [("authors", name) for name in article.authors]
+    for name, value in fields:
+        if value is None:
+            continue
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            code = ord(value[exc.start])
+            raise ReadError(
+                f"'{name}' holds a lone surrogate (U+{code:04X} at character {exc.start}), which is not text"
+            ) from None
+    return article
+
+
+def _article_id(value: object) -> str:
+    """A JSONL id: a string (not blank) or an integer, kept as written."""
+    if value is None or (isinstance(value, str) and not value.strip()):
+        raise ReadError("missing 'id'")
+    if isinstance(value, bool) or not isinstance(value, (str, int)):
+        raise ReadError(f"'id' must be a string or an integer, not {_kind(value)}")
+    return str(value)
+
+
+def _text_value(value: object, name: str) -> str | None:
+    """A metadata value as text: strings as they are, numbers and dates as written;
+    None or "" is no value; a list or an object is an error."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, str):
+        return value
+    if isinstance(value, (int, float, dt.date)) and not isinstance(value, bool):
+        return value.isoformat() if isinstance(value, dt.date) else str(value)
+    raise ReadError(f"'{name}' must be text, not {_kind(value)}")
+
+
+def _authors(value: object) -> list[str]:
+    if value in (None, "", []):
+        return []
+    names = value if isinstance(value, list) else [value]
+    return [name for name in (_text_value(v, "authors") for v in names) if name]
+
+
+def _kind(value: object) -> str:
+    if isinstance(value, bool):
+        return "true or false"
+    if isinstance(value, float):
+        return f"the number {value!r}"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, dict):
+        return "an object"
+    return type(value).__name__

@@ -29,7 +29,7 @@ import numpy as np
 
 from .article import Article, date_to_int
 from .chunking import CHUNKER_VERSION, Chunk, Chunker
-from .readers import FileEntry, ReadError, read_entry, scan
+from .readers import FileEntry, ReadError, is_utf8, read_entry, scan
 from .store import Store, StoredArticle
 
 ARTICLE_BATCH = 64  # articles chunked and embedded per write batch
@@ -178,7 +178,7 @@ class Syncer:
         for where, reason in found.failures:
             report.fail(where, reason)
         resolved = _resolve(target)
-        if resolved is None or not (resolved.is_dir() or resolved.is_file()):
+        if resolved is None or not (resolved.is_dir() or resolved.is_file()) or not is_utf8(str(resolved)):
             return  # reported by scan; nothing there to compare against
         root, scope = _root_and_scope(resolved, known_roots)
         plan.roots.add(str(root))

@@ -110,3 +110,33 @@ def test_output_into_a_closed_pipe_is_not_an_error(embedded_settings):
     proc.stdout.close()  # before qa has written anything
     _, err = proc.communicate(timeout=300)
     assert proc.returncode == 0 and err.decode().strip() == ""
+
+
+def test_invalid_text_fails_its_own_file_or_line_and_never_the_sync(settings, tmp_path):
+    """Issue 11, item 1: lone surrogates in JSONL fields and a file name that is not UTF-8
+    used to abort the whole sync (unexpected UnicodeEncodeError / TypeError)."""
+    folder = tmp_path / "news"
+    write_corpus(folder, count=2)
+    good = {"id": "j1", "title": "J", "text": "Japan and Russia met in Sochi."}
+    lines = [good] + [{**good, "id": f"s-{field}", field: "Hello \ud800 world"} for field in ("text", "title", "source", "url")]
+    lines.append({**good, "id": "\udc80"})
+    (folder / "feed.jsonl").write_text("".join(json.dumps(r) + "\n" for r in lines))
+    bad_name = os.path.join(os.fsencode(folder), b"caf\xe9.txt")
+    with open(bad_name, "w") as handle:
+        handle.write("Cafe\n\nA text about coffee in Sochi.\n")
+    result = run_qa(["index", "--json", str(folder)], settings)
+    assert result.returncode == 1 and "unexpected" not in result.stderr, result.stderr
+    report = json.loads(result.stdout)
+    assert report["added"] == 3  # article-000, article-001, j1
+    failed = {f["path"]: f["reason"] for f in report["failed"]}
+    assert sorted(failed) == sorted([f"{folder / 'feed.jsonl'}:{n}" for n in range(2, 7)] + [os.fsdecode(bad_name)])
+    assert all("U+D800" in failed[f"{folder / 'feed.jsonl'}:{n}"] for n in range(2, 6))
+    # a later sync is not blocked: a new article arrives and is indexed
+    write_corpus(folder, count=1, offset=5)
+    again = run_qa(["index"], settings)
+    assert again.returncode == 1 and "unexpected" not in again.stderr
+    assert "1 added" in again.stdout
+    # (feed.jsonl is unchanged since, so it is not read again; the file name still fails)
+    assert again.stderr.splitlines() == [f"failed: {folder}/caf\\xe9.txt: file name is not valid UTF-8; rename it"]
+    status = json.loads(run_qa(["status", "--json"], settings).stdout)
+    assert status["articles"] == 4

@@ -111,3 +111,73 @@ def test_scan_reports_loops_missing_and_special_files(tmp_path):
     assert "loop" in reasons["up"]
     assert reasons["pipe.txt"] == "not a regular file"
     assert scan(tmp_path / "missing").failures == [(str(tmp_path / "missing"), "no such file or directory")]
+
+
+def read_jsonl(tmp_path, records) -> tuple[dict[int, str], list]:
+    """Write ``records`` as a JSONL file (``str`` records are written as they are)."""
+    path = tmp_path / "feed.jsonl"
+    path.write_text("".join((r if isinstance(r, str) else json.dumps(r)) + "\n" for r in records), encoding="utf-8")
+    result = read(path)
+    return {int(where.rsplit(":", 1)[1]): reason for where, reason in result.failures}, result.articles
+
+
+def test_a_lone_surrogate_in_any_field_fails_its_line_with_the_field_named(tmp_path):
+    good = {"id": "ok", "title": "T", "text": "Fine text about Sochi."}
+    fields = ["text", "title", "id", "source", "url"]
+    records = [good] + [{**good, "id": f"bad-{f}", f: "Hello \ud800 world"} for f in fields]
+    records.append({**good, "id": "bad-authors", "authors": ["Jane \udfff Roe"]})
+    failures, articles = read_jsonl(tmp_path, records)
+    assert [a.id for a in articles] == ["ok"]
+    assert sorted(failures) == list(range(2, 2 + len(fields) + 1))
+    for line, field in enumerate([*fields, "authors"], start=2):
+        assert f"'{field}'" in failures[line] and "U+D800" in failures[line] or "U+DFFF" in failures[line]
+        assert "\ud800" not in failures[line] and "\n" not in failures[line]
+
+
+def test_jsonl_ids_are_strings_or_integers(tmp_path):
+    text = "Some text about Sochi."
+    records = [
+        {"id": 12, "text": text},
+        {"id": "  ", "text": text},
+        {"id": ["a", "b"], "text": text},
+        {"id": {"k": 1}, "text": text},
+        {"id": 1.5, "text": text},
+        {"id": True, "text": text},
+        {"id": "x", "text": text, "title": ["not", "a", "title"]},
+        {"id": "y", "text": text, "source": {"name": "Wire"}},
+        {"id": "z", "text": text, "title": 2022},
+    ]
+    failures, articles = read_jsonl(tmp_path, records)
+    assert [(a.id, a.title) for a in articles] == [("12", "12"), ("z", "2022")]
+    assert failures[2] == "missing 'id'"
+    for line in (3, 4, 5, 6):
+        assert failures[line].startswith("'id' must be a string or an integer"), failures[line]
+    assert failures[7].startswith("'title' must be text") and failures[8].startswith("'source' must be text")
+
+
+def test_front_matter_values_are_checked_like_jsonl_fields(tmp_path):
+    path = tmp_path / "m.md"
+    path.write_text("---\ntitle: [a, b]\n---\nBody text about Sochi.\n", encoding="utf-8")
+    with pytest.raises(ReadError, match="'title' must be text"):
+        read(path)
+    path.write_text("---\ntitle: Fine\nsource: {name: Wire}\n---\nBody text about Sochi.\n", encoding="utf-8")
+    with pytest.raises(ReadError, match="'source' must be text"):
+        read(path)
+
+
+def test_a_file_name_that_is_not_utf8_is_a_failure_of_that_file(tmp_path):
+    import os
+
+    (tmp_path / "fine.txt").write_text("Fine\n\nA sentence about Sochi.\n")
+    with open(os.path.join(os.fsencode(tmp_path), b"caf\xe9.txt"), "w") as handle:
+        handle.write("Cafe\n\nA sentence about coffee.\n")
+    os.mkdir(os.path.join(os.fsencode(tmp_path), b"dossier-\xff"))
+    with open(os.path.join(os.fsencode(tmp_path), b"dossier-\xff", b"inside.txt"), "w") as handle:
+        handle.write("Inside\n\nA sentence.\n")
+    found = scan(tmp_path)
+    assert [f.rel for f in found.files] == ["fine.txt"]
+    reasons = dict(found.failures)
+    assert reasons[str(tmp_path / "caf\udce9.txt")] == "file name is not valid UTF-8; rename it"
+    assert reasons[str(tmp_path / "dossier-\udcff")] == "folder name is not valid UTF-8; rename it"
+    inside = tmp_path / "dossier-\udcff"
+    assert scan(inside).failures == [(str(inside), "path is not valid UTF-8; rename it")]
