@@ -87,6 +87,7 @@ class Index:
             self.chunker,
             self.embedder,
             max_bytes=int(self.settings.max_file_mb * 1_000_000),
+            max_jsonl_bytes=int(self.settings.max_jsonl_mb * 1_000_000),
             batch=self.settings.sync_batch_articles,
         )
 

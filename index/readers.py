@@ -8,6 +8,7 @@ UTF-8 can hold, so a bad one fails its file or line, never the sync.
 
 from __future__ import annotations
 
+import codecs
 import datetime as dt
 import json
 import os
@@ -46,6 +47,11 @@ class ReadResult:
     articles: list[Article] = field(default_factory=list)
     # (where, reason) for lines of a JSONL file that could not be read.
     failures: list[tuple[str, str]] = field(default_factory=list)
+    lines: list[int] = field(default_factory=list)  # JSONL: the line of each article
+
+    def where(self, n: int, path: Path) -> str:
+        """Where the n-th article was read: 'path:line' for a JSONL line, else the path."""
+        return f"{path}:{self.lines[n]}" if self.lines else str(path)
 
 
 @dataclass
@@ -153,18 +159,20 @@ def _os_reason(exc: OSError) -> str:
 # --- reading ---------------------------------------------------------------------------
 
 
-def read_entry(entry: FileEntry, max_bytes: int) -> ReadResult:
-    """Read one file into articles. Raises ReadError for a file that cannot be used."""
+def read_entry(entry: FileEntry, max_bytes: int, max_jsonl_bytes: int | None = None) -> ReadResult:
+    """Read one file into articles. Raises ReadError for a file that cannot be used.
+
+    ``max_bytes`` limits an article file and each line of a JSONL file,
+    ``max_jsonl_bytes`` a JSONL file as a whole (default: no limit)."""
     suffix = entry.path.suffix.lower()
-    if suffix in JSONL_SUFFIXES:
-        return _read_jsonl(entry, max_bytes)
     if entry.size == 0:
         raise ReadError("empty file")
+    if suffix in JSONL_SUFFIXES:
+        if max_jsonl_bytes is not None and entry.size > max_jsonl_bytes:
+            raise ReadError(f"file too large ({too_large(entry.size, max_jsonl_bytes, 'QA_MAX_JSONL_MB')})")
+        return _read_jsonl(entry, max_bytes)
     if entry.size > max_bytes:
-        raise ReadError(
-            f"file too large ({entry.size / 1e6:.1f} MB; the limit is {max_bytes / 1e6:.0f} MB,"
-            " set QA_MAX_FILE_MB to change it)"
-        )
+        raise ReadError(f"file too large ({too_large(entry.size, max_bytes, 'QA_MAX_FILE_MB')})")
     data = _read_bytes(entry.path)
     if suffix in HTML_SUFFIXES:
         article = _read_html(data, entry)
@@ -186,16 +194,51 @@ def _read_bytes(path: Path) -> bytes:
         raise ReadError(f"cannot read: {_os_reason(exc)}") from None
 
 
-def _decode(data: bytes) -> str:
-    if b"\x00" in data[:8192]:
-        raise ReadError("binary file, not text")
+def too_large(size: int, limit: int, setting: str) -> str:
+    """'2.0 kB; the limit is 1.0 kB, QA_MAX_FILE_MB=0.001': two sizes that read differently."""
+    shown, most = _size(size), _size(limit)
+    if shown == most:
+        shown, most = f"{size:,} bytes", f"{limit:,} bytes"
+    return f"{shown}; the limit is {most}, {setting}={limit / 1e6:g}"
+
+
+def _size(n: int) -> str:
+    if n < 1000:
+        return f"{n} bytes"
+    return f"{n / 1e3:.1f} kB" if n < 1_000_000 else f"{n / 1e6:.1f} MB"
+
+
+NUL = b"\x00"
+# Byte order marks, longest first (UTF-32 LE starts with UTF-16 LE's).
+_BOMS = [
+    (codecs.BOM_UTF32_LE, "utf-32"),
+    (codecs.BOM_UTF32_BE, "utf-32"),
+    (codecs.BOM_UTF8, "utf-8-sig"),
+    (codecs.BOM_UTF16_LE, "utf-16"),
+    (codecs.BOM_UTF16_BE, "utf-16"),
+]
+
+
+def _bom_encoding(data: bytes) -> str | None:
+    return next((encoding for bom, encoding in _BOMS if data.startswith(bom)), None)
+
+
+def _decode(data: bytes, kind: str = "text") -> str:
+    """UTF-8, or the Unicode encoding its byte order mark names. A NUL anywhere (the whole
+    file is checked) means a binary file."""
+    encoding = _bom_encoding(data)
+    if encoding is None and NUL in data:
+        raise ReadError(f"binary file, not {kind} (a NUL byte at offset {data.index(NUL)})")
     try:
-        text = data.decode("utf-8-sig")
+        text = data.decode(encoding or "utf-8")
     except UnicodeDecodeError as exc:
+        name = (encoding or "utf-8").replace("-sig", "").upper()
         raise ReadError(
-            f"not valid UTF-8 (byte 0x{data[exc.start]:02x} at offset {exc.start});"
+            f"not valid {name} (byte 0x{data[exc.start]:02x} at offset {exc.start});"
             " convert it with iconv -t UTF-8"
         ) from None
+    if "\x00" in text:
+        raise ReadError(f"binary file, not {kind} (a NUL character at character {text.index(chr(0))})")
     return text.replace("\r\n", "\n").replace("\r", "\n")
 
 
@@ -267,8 +310,10 @@ def _read_markdown(text: str, entry: FileEntry) -> Article:
 
 
 def _read_html(data: bytes, entry: FileEntry) -> Article:
-    if b"\x00" in data[:8192]:
-        raise ReadError("binary file, not HTML")
+    if _bom_encoding(data) not in (None, "utf-8-sig"):
+        data = _decode(data, "HTML")  # UTF-16/32: trafilatura reads bytes as 8-bit charsets
+    elif NUL in data:
+        raise ReadError(f"binary file, not HTML (a NUL byte at offset {data.index(NUL)})")
     import trafilatura  # 0.2 s import; only when an HTML file changed
 
     try:
@@ -294,33 +339,46 @@ def _read_html(data: bytes, entry: FileEntry) -> Article:
 
 def _read_jsonl(entry: FileEntry, max_bytes: int) -> ReadResult:
     result = ReadResult()
-    try:
-        handle = entry.path.open("rb")
-    except OSError as exc:
-        raise ReadError(f"cannot read: {_os_reason(exc)}") from None
-    with handle:
-        for lineno, raw in enumerate(handle, start=1):
-            where = f"{entry.path}:{lineno}"
-            if not raw.strip():
-                continue
-            try:
-                if len(raw) > max_bytes:
-                    raise ReadError(f"line too large ({len(raw) / 1e6:.1f} MB)")
-                result.articles.append(checked(_jsonl_article(raw, entry)))
-            except ReadError as exc:
-                result.failures.append((where, str(exc)))
+    for lineno, raw in _jsonl_lines(entry):
+        if not raw.strip():
+            continue
+        try:
+            if len(raw) > max_bytes:
+                raise ReadError(f"line too large ({too_large(len(raw), max_bytes, 'QA_MAX_FILE_MB')})")
+            result.articles.append(checked(_jsonl_article(raw, entry)))
+            result.lines.append(lineno)
+        except ReadError as exc:
+            result.failures.append((f"{entry.path}:{lineno}", str(exc)))
     if not result.articles and not result.failures:
         raise ReadError("empty file")
     return result
 
 
+def _jsonl_lines(entry: FileEntry):
+    """(line number, line as UTF-8 bytes), read as a stream; a file that opens with a
+    UTF-16 or UTF-32 byte order mark is decoded whole first."""
+    try:
+        with entry.path.open("rb") as handle:
+            head = handle.read(4)
+            encoding = _bom_encoding(head)
+            if encoding not in (None, "utf-8-sig"):
+                text = _decode(head + handle.read())
+                yield from enumerate((line.encode("utf-8") + b"\n" for line in text.split("\n")), start=1)
+                return
+            handle.seek(len(codecs.BOM_UTF8) if encoding else 0)
+            yield from enumerate(handle, start=1)
+    except OSError as exc:
+        raise ReadError(f"cannot read: {_os_reason(exc)}") from None
+
+
 def _jsonl_article(raw: bytes, entry: FileEntry) -> Article:
     try:
-        record = json.loads(raw.decode("utf-8"))
-    except UnicodeDecodeError:
-        raise ReadError("not valid UTF-8") from None
+        record = json.loads(raw.decode("utf-8").rstrip("\r\n"))
+    except UnicodeDecodeError as exc:
+        raise ReadError(f"not valid UTF-8 (byte 0x{raw[exc.start]:02x} at column {exc.start + 1})") from None
     except json.JSONDecodeError as exc:
-        raise ReadError(f"invalid JSON ({exc.msg} at column {exc.colno})") from None
+        where = "column" if exc.msg.endswith(" at") else "at column"  # "Unterminated string starting at"
+        raise ReadError(f"invalid JSON ({exc.msg} {where} {exc.colno})") from None
     if not isinstance(record, dict):
         raise ReadError("a line must be a JSON object")
     text = record.get("text")

@@ -42,7 +42,10 @@ class Settings(BaseSettings):
     # keep attention in cache: 300 realtimeqa articles took 101 s and 1,273 MB peak RSS at
     # 32, 84 s and 544 MB at 4 (docs/benchmarks.md, "Embedding batch size").
     embed_batch_size: int = Field(default=4, ge=1, le=512)
-    max_file_mb: float = Field(default=10.0, gt=0, description="Larger article files are refused.")
+    max_file_mb: float = Field(
+        default=10.0, gt=0, description="Larger article files (and JSONL lines) are refused."
+    )
+    max_jsonl_mb: float = Field(default=500.0, gt=0, description="Larger JSONL files are refused.")
     chunk_tokens: int = Field(
         default=200, ge=32, le=254, description="Word pieces per chunk, title context included."
     )

@@ -143,13 +143,17 @@ def embed_hash(text: str) -> str:
 
 
 class Syncer:
-    def __init__(self, store: Store, chunker_factory, embedder, max_bytes: int, batch: int = ARTICLE_BATCH):
+    def __init__(
+        self, store: Store, chunker_factory, embedder, max_bytes: int, batch: int = ARTICLE_BATCH,
+        max_jsonl_bytes: int | None = None,
+    ):
         self.store = store
         self.batch = batch
         self.touched_keys: set[str] = set()  # chunk keys the last apply wrote or removed
         self._chunker_factory = chunker_factory
         self.embedder = embedder
         self.max_bytes = max_bytes
+        self.max_jsonl_bytes = max_jsonl_bytes
         self._chunker: Chunker | None = None
 
     @property
@@ -192,7 +196,7 @@ class Syncer:
                 seen.update(o.id for o in olds)
                 continue
             try:
-                result = read_entry(entry, self.max_bytes)
+                result = read_entry(entry, self.max_bytes, self.max_jsonl_bytes)
             except ReadError as exc:
                 report.fail(str(entry.path), str(exc))
                 protected.add(str(entry.path))
@@ -201,8 +205,9 @@ class Syncer:
                 protected.add(str(entry.path))  # keep what a broken line may have held
                 for where, reason in result.failures:
                     report.fail(where, reason)
-            for article in result.articles:
-                self._plan_article(article, entry, stored, claimed, seen, plan, report)
+            for n, article in enumerate(result.articles):
+                where = result.where(n, entry.path)
+                self._plan_article(article, entry, where, stored, claimed, seen, plan, report)
         for record in stored.values():
             if record.id in seen or record.root != str(root):
                 continue
@@ -213,10 +218,10 @@ class Syncer:
                 continue  # under a folder that could not be read
             plan.removes.append(record.id)
 
-    def _plan_article(self, article, entry: FileEntry, stored, claimed, seen, plan, report) -> None:
-        where = str(entry.path)
+    def _plan_article(self, article, entry: FileEntry, where: str, stored, claimed, seen, plan, report) -> None:
+        """``where``: the file, or 'file:line' for a JSONL line."""
         if article.id in claimed:
-            report.fail(where, f"duplicate article id {article.id!r} (also in {claimed[article.id]})")
+            report.fail(where, f"duplicate article id {article.id!r} (also at {claimed[article.id]})")
             return
         existing = stored.get(article.id)
         if existing and existing.root and existing.root != str(entry.root):

@@ -140,3 +140,22 @@ def test_invalid_text_fails_its_own_file_or_line_and_never_the_sync(settings, tm
     assert again.stderr.splitlines() == [f"failed: {folder}/caf\\xe9.txt: file name is not valid UTF-8; rename it"]
     status = json.loads(run_qa(["status", "--json"], settings).stdout)
     assert status["articles"] == 4
+
+
+def test_jsonl_duplicates_name_their_lines_and_a_whole_file_has_a_limit(settings, tmp_path):
+    folder = tmp_path / "feeds"
+    folder.mkdir()
+    line = lambda i, text: json.dumps({"id": i, "text": text}) + "\n"  # noqa: E731
+    (folder / "a.jsonl").write_text(line("x", "First about Sochi.") + line("y", "Other.") + line("x", "Again."))
+    (folder / "b.jsonl").write_text(line("z", "Third.") + line("x", "Elsewhere."))
+    (folder / "big.jsonl").write_text("".join(line(f"big{n}", "Some text about Sochi. " * 10) for n in range(10)))
+    result = run_qa(["index", "--json", str(folder)], settings, QA_MAX_JSONL_MB="0.002")
+    assert result.returncode == 1, result.stderr
+    report = json.loads(result.stdout)
+    failed = {f["path"]: f["reason"] for f in report["failed"]}
+    assert failed == {
+        f"{folder}/a.jsonl:3": f"duplicate article id 'x' (also at {folder}/a.jsonl:1)",
+        f"{folder}/b.jsonl:2": f"duplicate article id 'x' (also at {folder}/a.jsonl:1)",
+        f"{folder}/big.jsonl": "file too large (2.6 kB; the limit is 2.0 kB, QA_MAX_JSONL_MB=0.002)",
+    }
+    assert sorted(report["articles"]["added"]) == ["x", "y", "z"]

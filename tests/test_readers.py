@@ -181,3 +181,74 @@ def test_a_file_name_that_is_not_utf8_is_a_failure_of_that_file(tmp_path):
     assert reasons[str(tmp_path / "dossier-\udcff")] == "folder name is not valid UTF-8; rename it"
     inside = tmp_path / "dossier-\udcff"
     assert scan(inside).failures == [(str(inside), "path is not valid UTF-8; rename it")]
+
+
+@pytest.mark.parametrize("encoding", ["utf-16", "utf-16-be", "utf-16-le"])
+def test_utf16_with_a_byte_order_mark_is_text(tmp_path, encoding):
+    text = "Sochi talks\n\nJune 17, 2022\n\nAbe met Putin in Sochi. Japan hopes for a deal.\n"
+    bom = {"utf-16": b"", "utf-16-be": b"\xfe\xff", "utf-16-le": b"\xff\xfe"}[encoding]
+    for name, content in (("a.txt", text), ("a.md", "---\ntitle: Sochi talks\n---\n" + text)):
+        path = tmp_path / name
+        path.write_bytes(bom + content.encode(encoding))
+        article = read(path).articles[0]
+        assert article.title == "Sochi talks" and "Abe met Putin in Sochi." in article.text
+        assert "\ufeff" not in article.text
+
+
+def test_utf16_html_and_jsonl(tmp_path):
+    body = " ".join(["Japanese authorities assume Russia's crisis will make Putin flexible."] * 8)
+    page = tmp_path / "page.html"
+    page.write_bytes(
+        f"<html><head><title>Abe in Sochi</title></head><body><article><p>{body}</p><p>{body}</p></article></body></html>".encode("utf-16")
+    )
+    assert "Putin flexible" in read(page).articles[0].text
+    feed = tmp_path / "feed.jsonl"
+    feed.write_bytes(('{"id": "a", "text": "One."}\n{"id": "b", "text": "Two."}\n').encode("utf-16"))
+    assert [a.id for a in read(feed).articles] == ["a", "b"]
+    feed.write_bytes(b"\xef\xbb\xbf" + b'{"id": "a", "text": "One."}\n')  # a UTF-8 BOM
+    assert [a.id for a in read(feed).articles] == ["a"]
+
+
+def test_a_nul_byte_anywhere_makes_a_text_file_binary(tmp_path):
+    path = tmp_path / "late.txt"
+    path.write_bytes(b"Title\n\n" + b"A sentence about Sochi. " * 2000 + b"\x00 and more text.\n")
+    assert path.stat().st_size > 8192
+    with pytest.raises(ReadError, match="binary file"):
+        read(path)
+    page = tmp_path / "late.html"
+    page.write_bytes(b"<html><body><p>" + b"Text about Sochi. " * 1000 + b"\x00</p></body></html>")
+    with pytest.raises(ReadError, match="binary file"):
+        read(page)
+
+
+def test_size_limits_say_sizes_that_differ(tmp_path):
+    path = tmp_path / "a.txt"
+    path.write_bytes(b"Title\n\n" + b"x" * 1993)
+    entry = scan(path).files[0]
+    with pytest.raises(ReadError) as info:
+        read_entry(entry, max_bytes=1_000)
+    assert str(info.value) == "file too large (2.0 kB; the limit is 1.0 kB, QA_MAX_FILE_MB=0.001)"
+    path.write_bytes(b"Title\n\n" + b"x" * 10_001_000)
+    with pytest.raises(ReadError) as info:
+        read_entry(scan(path).files[0], max_bytes=10_000_000)
+    assert str(info.value) == "file too large (10,001,007 bytes; the limit is 10,000,000 bytes, QA_MAX_FILE_MB=10)"
+
+
+def test_a_jsonl_file_has_a_size_limit_of_its_own(tmp_path):
+    feed = tmp_path / "feed.jsonl"
+    line = json.dumps({"id": "a", "text": "Some text about Sochi. " * 40}) + "\n"
+    feed.write_text(line * 3)
+    entry = scan(feed).files[0]
+    assert len(read_entry(entry, max_bytes=10_000, max_jsonl_bytes=10_000).articles) == 3
+    with pytest.raises(ReadError, match=r"file too large \(2\.8 kB; the limit is 2\.0 kB, QA_MAX_JSONL_MB=0\.002\)"):
+        read_entry(entry, max_bytes=10_000, max_jsonl_bytes=2_000)
+    result = read_entry(entry, max_bytes=500, max_jsonl_bytes=10_000)  # each line over the article limit
+    assert not result.articles
+    assert dict(result.failures)[f"{feed}:1"] == "line too large (944 bytes; the limit is 500 bytes, QA_MAX_FILE_MB=0.0005)"
+
+
+def test_invalid_json_reasons_read_well(tmp_path):
+    failures, _ = read_jsonl(tmp_path, ['{"id": "a", "text": "unterminated', '{"id": "b" "text": "x"}', "[1, 2]"])
+    assert failures[1] == "invalid JSON (Unterminated string starting at column 21)"
+    assert failures[2] == "invalid JSON (Expecting ',' delimiter at column 12)"
+    assert failures[3] == "a line must be a JSON object"
