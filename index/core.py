@@ -10,8 +10,9 @@ from pathlib import Path
 from typing import Callable
 
 from .article import Article
+from .errors import StoreError
 from .settings import Settings
-from .store import Store, StoreError, connect
+from .store import Store, connect, remember_roots
 from .sync import Plan, Progress, SyncReport, Syncer, checkpoint, now_iso
 
 
@@ -140,6 +141,7 @@ class Index:
             qa_generation=self.generation() + (1 if changes else 0),
         )
         self._update_lexical(before, None if report.repaired else syncer.touched_keys)
+        remember_roots(self.settings, roots)
 
     def _update_lexical(self, before: int, keys: set[str] | None) -> None:
         """Rewrite only the lexical rows of the chunk keys this write touched, when the

@@ -29,6 +29,12 @@ class Settings(BaseSettings):
         default=None,
         description="URL of a Chroma server (http://host:port); unset means embedded Chroma.",
     )
+    chroma_connect_timeout: float = Field(
+        default=5.0, gt=0, description="Seconds to wait for a connection to the Chroma server."
+    )
+    chroma_read_timeout: float = Field(
+        default=60.0, gt=0, description="Seconds to wait for each answer of the Chroma server."
+    )
     collection: str = Field(default="default", description="Named collection of articles.")
     model_cache_dir: Path = Field(
         default_factory=lambda: Path(user_cache_dir("qa-news", appauthor=False)) / "models",

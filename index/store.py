@@ -13,22 +13,21 @@ syncs therefore give the same ids, and the same text under two names shares one 
 
 from __future__ import annotations
 
+import functools
 import json
 import os
+import shlex
 from dataclasses import dataclass
 
 from .article import Article, date_to_int, int_to_date
 from .embedding import MODEL_DIM, MODEL_NAME
+from .errors import ServerUnavailable, StorageError, StoreError, is_damaged_database, known_error, short
 from .settings import Settings
 
 SCHEMA_VERSION = 1
 # Chroma never gets to run its default embedding function (it would download a model):
 # every call below passes embeddings explicitly, and collections have none attached.
 os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
-
-
-class StoreError(Exception):
-    """A problem with the store, phrased for the user."""
 
 
 class ModelMismatch(StoreError):
@@ -55,30 +54,16 @@ class StoredArticle:
         return self.meta.get("root")
 
 
-def connect(settings: Settings):
+def connect(settings: Settings) -> "Guarded":
+    """A Chroma client (embedded, or for the server at ``settings.chroma_url``) whose every
+    call fails with a StoreError that says what to do when the cause is one a user can
+    fix: a server that is down, hangs or went away, a full disk, a damaged store."""
     import chromadb
     from chromadb.config import Settings as ChromaSettings
 
     chroma_settings = ChromaSettings(anonymized_telemetry=False, allow_reset=False)
     if settings.chroma_url:
-        from urllib.parse import urlparse
-
-        url = urlparse(settings.chroma_url)
-        try:
-            client = chromadb.HttpClient(
-                host=url.hostname or "localhost",
-                port=url.port or (443 if url.scheme == "https" else 8000),
-                ssl=url.scheme == "https",
-                settings=chroma_settings,
-            )
-            client.heartbeat()
-        except Exception as exc:
-            raise StoreError(
-                f"cannot reach the Chroma server at {settings.chroma_url} ({_short(exc)});"
-                " start it (chroma run --path DIR --port N) or unset QA_CHROMA_URL"
-                " to use the embedded store"
-            ) from None
-        return client
+        return Guarded(_connect_server(settings, chroma_settings), settings)
     path = settings.data_dir / "chroma"
     try:
         from filelock import FileLock
@@ -88,14 +73,121 @@ def connect(settings: Settings):
         # Two processes opening a new store at once race in Chroma's schema migrations
         # ("table collections already exists"): one opens at a time.
         with FileLock(str(settings.data_dir / "locks" / "chroma-open.lock"), timeout=120):
-            return chromadb.PersistentClient(path=str(path), settings=chroma_settings)
+            return Guarded(chromadb.PersistentClient(path=str(path), settings=chroma_settings), settings)
     except Exception as exc:
-        raise StoreError(f"cannot open the Chroma store at {path}: {_short(exc)}") from None
+        if is_damaged_database(exc):
+            raise StorageError(damaged_store_message(settings, short(exc))) from None
+        raise known_error(exc, settings) or StoreError(
+            f"cannot open the Chroma store at {path}: {short(exc)}"
+        ) from None
 
 
-def _short(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return text[0][:200] if text else type(exc).__name__
+def _connect_server(settings: Settings, chroma_settings):
+    """An HttpClient with connect and read timeouts on every request. Chroma's own HTTP
+    session waits forever, and its constructor already talks to the server, so a heartbeat
+    with the same timeouts goes first."""
+    from urllib.parse import urlparse
+
+    import chromadb
+    import httpx
+
+    timeout = httpx.Timeout(settings.chroma_read_timeout, connect=settings.chroma_connect_timeout)
+    url = urlparse(settings.chroma_url)
+    try:
+        httpx.get(f"{settings.chroma_url}/api/v2/heartbeat", timeout=timeout).raise_for_status()
+        client = chromadb.HttpClient(
+            host=url.hostname or "localhost",
+            port=url.port or (443 if url.scheme == "https" else 8000),
+            ssl=url.scheme == "https",
+            settings=chroma_settings,
+        )
+    except httpx.TimeoutException as exc:
+        raise known_error(exc, settings) from None
+    except Exception as exc:
+        raise ServerUnavailable(
+            f"cannot reach the Chroma server at {settings.chroma_url} ({short(exc)});"
+            " start it (chroma run --path DIR --port N) or unset QA_CHROMA_URL"
+            " to use the embedded store"
+        ) from None
+    client._server._session.timeout = timeout  # chromadb builds its httpx.Client with timeout=None
+    return client
+
+
+class Guarded:
+    """A Chroma client or collection whose calls raise ``known_error``'s StoreError for a
+    cause the user can act on; any other exception passes unchanged."""
+
+    __slots__ = ("_target", "_settings")
+
+    def __init__(self, target, settings: Settings):
+        self._target = target
+        self._settings = settings
+
+    def __getattr__(self, name: str):
+        value = getattr(self._target, name)
+        if not callable(value):
+            return value
+
+        @functools.wraps(value)
+        def call(*args, **kwargs):
+            try:
+                result = value(*args, **kwargs)
+            except StoreError:
+                raise
+            except Exception as exc:
+                known = known_error(exc, self._settings)
+                if known is None:
+                    raise
+                raise known from exc
+            return Guarded(result, self._settings) if _is_collection(result) else result
+
+        return call
+
+    def __repr__(self) -> str:
+        return f"Guarded({self._target!r})"
+
+
+def _is_collection(value) -> bool:
+    from chromadb.api.models.Collection import Collection
+
+    return isinstance(value, Collection)
+
+
+# -- starting over from a damaged store ---------------------------------------------------
+
+
+def remember_roots(settings: Settings, roots: list[str]) -> None:
+    """Keep the folders a collection syncs beside the store too, so that a damaged store
+    can be rebuilt with an exact command."""
+    path = settings.data_dir / "synced-roots.json"
+    try:
+        known = json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
+    except (OSError, ValueError):
+        known = {}
+    known.setdefault(settings.where, {})[settings.collection] = roots
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(known, indent=1), encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def damaged_store_message(settings: Settings, reason: str) -> str:
+    path = settings.data_dir / "chroma"
+    try:
+        known = json.loads((settings.data_dir / "synced-roots.json").read_text(encoding="utf-8"))
+        collections = known.get(settings.where) or {}
+    except (OSError, ValueError):
+        collections = {}
+    collections = collections or {settings.collection: []}
+    data = shlex.quote(str(settings.data_dir))
+    again = " && ".join(
+        f"qa index --data-dir {data} -c {name} " + (" ".join(shlex.quote(r) for r in roots) or "PATH...")
+        for name, roots in sorted(collections.items())
+    )
+    aside = shlex.quote(str(path))
+    return (
+        f"the Chroma store at {path} is damaged ({reason}); to start over, move it aside"
+        f" and index again: mv {aside} {shlex.quote(str(path) + '.damaged')} && {again}"
+    )
 
 
 class Store:
@@ -126,8 +218,10 @@ class Store:
     def exists(self) -> bool:
         try:
             names = {c if isinstance(c, str) else c.name for c in self.client.list_collections()}
+        except StoreError:
+            raise
         except Exception as exc:
-            raise StoreError(f"cannot list collections: {_short(exc)}") from None
+            raise StoreError(f"cannot list collections: {short(exc)}") from None
         return self.chunks_name in names
 
     def stamp(self) -> dict:
@@ -162,7 +256,7 @@ class Store:
                     f"collection {self.name!r} does not exist yet; index something first"
                     " (qa index PATH)"
                 ) from None
-            raise StoreError(f"cannot open collection {self.name!r}: {_short(exc)}") from None
+            raise StoreError(f"cannot open collection {self.name!r}: {short(exc)}") from None
         self.check_model()
         return self
 
@@ -192,6 +286,8 @@ class Store:
         for name in (self.chunks_name, self.articles_name):
             try:
                 self.client.delete_collection(name)
+            except StoreError:
+                raise  # the server went away, the disk is full...
             except Exception:
                 pass  # not there: nothing to drop
         self._chunks = self._articles = None
@@ -202,8 +298,10 @@ class Store:
         # Read afresh: another process may have synced since this collection was opened.
         try:
             fresh = self.client.get_collection(self.articles_name, embedding_function=None)
+        except StoreError:
+            raise
         except Exception as exc:
-            raise StoreError(f"collection {self.name!r} is gone: {_short(exc)}") from None
+            raise StoreError(f"collection {self.name!r} is gone: {short(exc)}") from None
         self._articles = fresh
         return dict(fresh.metadata or {})
 
@@ -315,6 +413,8 @@ class Store:
     def max_batch(self) -> int:
         try:
             return min(self.client.get_max_batch_size(), 2000)
+        except StoreError:
+            raise
         except Exception:
             return 1000
 

@@ -1,7 +1,8 @@
 """``qa``: a thin command line over the library. Parses, calls the API, prints.
 
-Every expected failure becomes one line on stderr and a non-zero exit; no tracebacks
-(set QA_DEBUG=1 to see one for an unexpected error).
+Every expected failure becomes one line on stderr and an exit code of its own; no
+tracebacks. An unexpected error (a bug) says so in one line and writes its traceback to
+``qa-errors.log`` in the data folder (QA_DEBUG=1 raises it instead).
 """
 
 from __future__ import annotations
@@ -16,7 +17,10 @@ import click
 
 from .terminal import json_line, visible
 
-EXIT_FAILED = 1  # something went wrong, or some input could not be indexed
+EXIT_FAILED = 1  # a known error, or some input could not be used (files, lines of a batch)
+EXIT_UNAVAILABLE = 69  # the Chroma server is down, does not answer, or went away (EX_UNAVAILABLE)
+EXIT_BUG = 70  # unexpected: a bug in qa; the traceback is in the log (EX_SOFTWARE)
+EXIT_STORAGE = 74  # the disk is full, a store is damaged, a folder cannot be written (EX_IOERR)
 EXIT_BUSY = 75  # another sync holds the collection (EX_TEMPFAIL)
 
 
@@ -48,20 +52,17 @@ def make_settings(**overrides):
 
 
 def friendly_errors(func):
-    """Turn domain errors into one line and an exit code."""
+    """The one printer of errors: a known error is one line and its exit code; anything
+    else is a bug, said in one line, with the traceback in the log."""
 
     @functools.wraps(func)
     def wrapper(*args, **kwargs):
-        from index import ArticleNotFound, StoreError, SyncBusy
+        from index import ArticleNotFound, known_error
         from index.embedding import EmbeddingError
 
         try:
             return func(*args, **kwargs)
-        except SyncBusy as exc:
-            fail(str(exc), EXIT_BUSY)
-        except (StoreError, EmbeddingError) as exc:
-            fail(str(exc))
-        except ArticleNotFound as exc:
+        except (EmbeddingError, ArticleNotFound) as exc:
             fail(str(exc))
         except KeyboardInterrupt:
             fail("interrupted", 130)
@@ -71,12 +72,44 @@ def friendly_errors(func):
             sys.exit(0)
         except (click.ClickException, click.exceptions.Exit, click.exceptions.Abort):
             raise
-        except Exception as exc:  # the last line of defence: still one line
+        except Exception as exc:
+            known = known_error(exc, kwargs.get("settings"))
+            if known is not None:
+                fail(str(known), exit_code(known))
             if os.environ.get("QA_DEBUG"):
                 raise
-            fail(f"unexpected {type(exc).__name__}: {exc} (set QA_DEBUG=1 for details)")
+            unexpected(exc, kwargs.get("settings"))
 
     return wrapper
+
+
+def exit_code(error: Exception) -> int:
+    from index import ServerUnavailable, StorageError, SyncBusy
+
+    for kind, code in ((SyncBusy, EXIT_BUSY), (ServerUnavailable, EXIT_UNAVAILABLE), (StorageError, EXIT_STORAGE)):
+        if isinstance(error, kind):
+            return code
+    return EXIT_FAILED
+
+
+def unexpected(exc: Exception, settings) -> None:
+    """A bug: one line on stderr, the traceback appended to qa-errors.log in the data folder."""
+    import datetime as dt
+    import traceback
+
+    from index.errors import short
+
+    data_dir = settings.data_dir if settings is not None else make_settings().data_dir
+    log = Path(data_dir) / "qa-errors.log"
+    when = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+    try:
+        log.parent.mkdir(parents=True, exist_ok=True)
+        with log.open("a", encoding="utf-8", errors="backslashreplace") as out:
+            out.write(f"--- {when} qa {' '.join(sys.argv[1:])}\n{traceback.format_exc()}\n")
+        details = f"the traceback is in {log}"
+    except OSError as write_error:
+        details = f"its traceback could not be written to {log} ({write_error.strerror}); QA_DEBUG=1 shows it"
+    fail(f"unexpected {type(exc).__name__}: {short(exc)} (a bug in qa; {details})", EXIT_BUG)
 
 
 def fail(message: str, code: int = EXIT_FAILED):

@@ -35,6 +35,9 @@ class Cancelled(Exception):
 
 def describe_error(exc: BaseException) -> str:
     """One line that says what went wrong and what to do (control characters shown)."""
+    from index import known_error
+
+    exc = known_error(exc) or exc
     text = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
     return visible(text[:300])
 

@@ -1,0 +1,95 @@
+"""The errors a user can cause, phrased for the user, and the one place that recognises
+them among low-level exceptions (a Chroma server that hangs or went away, a full disk, a
+damaged store, a folder that cannot be written)."""
+
+from __future__ import annotations
+
+import errno
+import sqlite3
+import sys
+
+
+class StoreError(Exception):
+    """A problem with the store, phrased for the user."""
+
+
+class ServerUnavailable(StoreError):
+    """The Chroma server cannot be reached, did not answer in time, or went away."""
+
+
+class StorageError(StoreError):
+    """The data on disk: the disk is full, a store is damaged, a folder cannot be written."""
+
+
+_FULL = ("no space left on device", "database or disk is full", "disk quota exceeded")
+_DAMAGED = ("file is not a database", "database disk image is malformed")
+
+
+def known_error(exc: BaseException, settings=None) -> StoreError | None:
+    """The user-facing error that ``exc`` stands for, or None for a real bug.
+
+    ``settings`` (an ``index.Settings``) lets the message name the server URL, the data
+    folder and the timeout settings."""
+    if isinstance(exc, StoreError):
+        return exc
+    url = getattr(settings, "chroma_url", None) or "the Chroma server"
+    httpx = sys.modules.get("httpx")  # only Chroma's HTTP client loads it
+    if httpx is not None and isinstance(exc, httpx.TimeoutException):
+        if isinstance(exc, (httpx.ConnectTimeout, httpx.PoolTimeout)):
+            return ServerUnavailable(
+                f"could not connect to the Chroma server at {url} within {_seconds(settings, 'connect')}"
+                " (QA_CHROMA_CONNECT_TIMEOUT); check that it is running and reachable"
+            )
+        return ServerUnavailable(
+            f"the Chroma server at {url} did not answer within {_seconds(settings, 'read')} (QA_CHROMA_READ_TIMEOUT);"
+            " check that it is running and not stuck, or raise QA_CHROMA_READ_TIMEOUT"
+        )
+    if httpx is not None and isinstance(exc, httpx.TransportError):
+        return ServerUnavailable(
+            f"lost the connection to the Chroma server at {url} ({short(exc)}); start it again"
+            " and run the command again (a sync cut off half way is repaired by the next one)"
+        )
+    text = " ".join(short(e).lower() for e in _chain(exc))
+    if any(isinstance(e, OSError) and e.errno in (errno.ENOSPC, errno.EDQUOT) for e in _chain(exc)) or any(
+        phrase in text for phrase in _FULL
+    ):
+        where = getattr(settings, "chroma_url", None) or getattr(settings, "data_dir", None) or "the data folder"
+        return StorageError(
+            f"the disk is full ({where}); free some space and run the command again"
+            " (a sync cut off half way is repaired by the next one; nothing indexed before is lost)"
+        )
+    for e in _chain(exc):
+        if isinstance(e, OSError) and e.filename and not isinstance(e, (FileNotFoundError, InterruptedError)):
+            return StorageError(f"cannot use {e.filename}: {(e.strerror or str(e)).lower()}")
+    return None
+
+
+def is_damaged_database(exc: BaseException) -> bool:
+    """SQLite's word for a file that is not (or no longer) a database."""
+    for e in _chain(exc):
+        if isinstance(e, sqlite3.DatabaseError) and getattr(e, "sqlite_errorname", "") in (
+            "SQLITE_CORRUPT", "SQLITE_NOTADB",
+        ):
+            return True
+        if any(phrase in str(e).lower() for phrase in _DAMAGED):
+            return True
+    return False
+
+
+def _seconds(settings, kind: str) -> str:
+    value = getattr(settings, f"chroma_{kind}_timeout", None)
+    return f"{value:g} s" if value is not None else "the time allowed"
+
+
+def short(exc: BaseException) -> str:
+    """The first line of an exception's message, at most 200 characters."""
+    text = str(exc).strip().splitlines()
+    return text[0][:200] if text else type(exc).__name__
+
+
+def _chain(exc: BaseException) -> list[BaseException]:
+    seen: list[BaseException] = []
+    while exc is not None and exc not in seen:
+        seen.append(exc)
+        exc = exc.__cause__ or exc.__context__
+    return seen
