@@ -163,7 +163,8 @@ class Index:
     def lexical(self):
         from .lexical import LexicalIndex
 
-        return LexicalIndex(self.settings.data_dir / "lexical" / f"{self.settings.store_key}.sqlite")
+        path = self.settings.data_dir / "lexical" / f"{self.settings.store_key}.sqlite"
+        return LexicalIndex(path, refill=lambda lexical: lexical.sync_from(self.store, str(self.generation())))
 
     def ensure_lexical(self) -> None:
         """Bring the lexical index in step with the collection if a write moved it."""

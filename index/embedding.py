@@ -10,6 +10,7 @@ Two backends give the same vectors (cosine >= 0.999, checked in tests):
 
 from __future__ import annotations
 
+import logging
 import os
 import tempfile
 from concurrent.futures import ThreadPoolExecutor
@@ -22,6 +23,7 @@ MODEL_NAME = "sentence-transformers/all-MiniLM-L6-v2"
 MODEL_DIM = 384
 MAX_SEQ_TOKENS = 256
 ONNX_FILE = "all-MiniLM-L6-v2.onnx"
+log = logging.getLogger(__name__)
 
 
 class EmbeddingError(Exception):
@@ -121,7 +123,15 @@ class Embedder:
         # (realtimeqa warm search p50: 20.8 ms against 27.6 ms with 2 threads per run).
         options.intra_op_num_threads = 1
         options.log_severity_level = 3
-        return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        try:
+            return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        except Exception as exc:  # onnxruntime's errors on a file it cannot load share no base
+            # The export is a cache: a damaged one is made again.
+            reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
+            log.warning("the ONNX model cache %s was damaged (%s); exporting it again", path, reason)
+            path.unlink(missing_ok=True)
+            export_onnx(path)
+            return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
 
     @cached_property
     def _st_model(self):

@@ -67,9 +67,8 @@ def known_error(exc: BaseException, settings=None) -> StoreError | None:
 def is_damaged_database(exc: BaseException) -> bool:
     """SQLite's word for a file that is not (or no longer) a database."""
     for e in _chain(exc):
-        if isinstance(e, sqlite3.DatabaseError) and getattr(e, "sqlite_errorname", "") in (
-            "SQLITE_CORRUPT", "SQLITE_NOTADB",
-        ):
+        name = getattr(e, "sqlite_errorname", "") if isinstance(e, sqlite3.DatabaseError) else ""
+        if name.startswith("SQLITE_CORRUPT") or name == "SQLITE_NOTADB":
             return True
         if any(phrase in str(e).lower() for phrase in _DAMAGED):
             return True

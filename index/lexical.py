@@ -3,14 +3,23 @@
 It mirrors the chunk collection (id, text and the filter fields) and is brought in step
 after every sync by a diff against Chroma: only changed rows are written, and a sync
 that died half way is healed by the next diff. Filters run inside the SQL query, before
-the top k is taken.
+the top k is taken. It is a cache of the collection: a damaged file is replaced and
+refilled from the collection, with a one-line notice (a warning of logger index.lexical).
 """
 
 from __future__ import annotations
 
+import functools
+import logging
 import re
 import sqlite3
+import threading
 from pathlib import Path
+from typing import Callable
+
+from .errors import StorageError, is_damaged_database, short
+
+log = logging.getLogger(__name__)
 
 # 2: rows hold "title\ntext" (realtimeqa recall@5 0.738 -> 0.786 over text alone).
 # 3: a keyed table of the chunks' filter fields, so dense results are filtered here.
@@ -40,12 +49,46 @@ STOPWORDS = frozenset(
 )
 
 
+def _repairing(retry: bool):
+    """On a damaged file: replace it, refill it from the collection, then run the call
+    again (``retry``) or not (a call that writes rows: the refill wrote them all)."""
+
+    def decorate(method):
+        @functools.wraps(method)
+        def wrapper(self: "LexicalIndex", *args, **kwargs):
+            replaced = self._replaced
+            try:
+                return method(self, *args, **kwargs)
+            except sqlite3.DatabaseError as exc:
+                if not is_damaged_database(exc):
+                    raise
+                self._repair(exc, replaced)
+            return method(self, *args, **kwargs) if retry else None
+
+        return wrapper
+
+    return decorate
+
+
 class LexicalIndex:
-    def __init__(self, path: Path):
+    def __init__(self, path: Path, refill: Callable[["LexicalIndex"], None] | None = None):
+        """``refill(index)`` brings a fresh, empty index in step with the collection
+        (after a damaged file was replaced)."""
         path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
+        self.refill = refill
         self._reader: sqlite3.Connection | None = None
-        self.db = sqlite3.connect(str(path), check_same_thread=False)
+        self._replaced = 0  # how many times a damaged file was replaced
+        self._repair_lock = threading.RLock()
+        try:
+            self._open()
+        except sqlite3.DatabaseError as exc:
+            if not is_damaged_database(exc):
+                raise
+            self._replace(exc)  # empty and never synced: the next ensure_lexical refills it
+
+    def _open(self) -> None:
+        self.db = sqlite3.connect(str(self.path), check_same_thread=False)
         self.db.executescript("CREATE TABLE IF NOT EXISTS state (key TEXT PRIMARY KEY, value TEXT);")
         row = self.db.execute("SELECT value FROM state WHERE key = 'format'").fetchone()
         if not row or row[0] != FORMAT:
@@ -60,14 +103,39 @@ class LexicalIndex:
     def close(self) -> None:
         if self._reader is not None:
             self._reader.close()
+            self._reader = None
         self.db.close()
+
+    # -- a damaged file ---------------------------------------------------------------
+
+    def _replace(self, exc: BaseException) -> None:
+        log.warning("the lexical index %s was damaged (%s); rebuilding it from the collection", self.path, short(exc))
+        try:
+            self.close()
+        except sqlite3.Error:
+            pass
+        for suffix in ("", "-journal", "-wal", "-shm"):
+            self.path.with_name(self.path.name + suffix).unlink(missing_ok=True)
+        self._replaced += 1
+        self._open()
+
+    def _repair(self, exc: BaseException, replaced: int) -> None:
+        with self._repair_lock:
+            if self._replaced != replaced:
+                return  # another thread already replaced it
+            if self.refill is None:
+                raise StorageError(f"the lexical index {self.path} is damaged ({short(exc)})") from None
+            self._replace(exc)
+            self.refill(self)
 
     # -- keeping in step --------------------------------------------------------------
 
+    @_repairing(retry=True)
     def synced_to(self) -> str | None:
         row = self.db.execute("SELECT value FROM state WHERE key = 'synced_to'").fetchone()
         return row[0] if row else None
 
+    @_repairing(retry=True)
     def sync_from(self, store, marker: str) -> tuple[int, int]:
         """Make the rows equal to the chunk collection; returns (written, deleted)."""
         wanted: dict[str, tuple] = {}
@@ -93,6 +161,7 @@ class LexicalIndex:
             )
         return len(fresh), len(stale)
 
+    @_repairing(retry=False)
     def update_keys(self, store, keys: set[str], marker: str) -> None:
         """Rewrite the rows of these chunk keys from the collection (a sync's changes)."""
         keys = sorted(k for k in keys if k)
@@ -129,11 +198,13 @@ class LexicalIndex:
             [(i, a, d, s) for i, _, a, d, s, _ in rows],
         )
 
+    @_repairing(retry=True)
     def count(self) -> int:
         return self.db.execute("SELECT count(*) FROM fts").fetchone()[0]
 
     # -- searching --------------------------------------------------------------------
 
+    @_repairing(retry=True)
     def search(
         self,
         query: str,
@@ -161,6 +232,7 @@ class LexicalIndex:
                 return kept[:k]
         return [(row[0], row[1]) for row in self.db.execute(sql.format(where), [match, *args, k])]
 
+    @_repairing(retry=True)
     def passing(
         self,
         chunk_ids: list[str],

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import json
+import logging
 import os
 import sys
 from pathlib import Path
@@ -60,6 +61,7 @@ def friendly_errors(func):
         from index import ArticleNotFound, known_error
         from index.embedding import EmbeddingError
 
+        notes_to_stderr()
         try:
             return func(*args, **kwargs)
         except (EmbeddingError, ArticleNotFound) as exc:
@@ -110,6 +112,20 @@ def unexpected(exc: Exception, settings) -> None:
     except OSError as write_error:
         details = f"its traceback could not be written to {log} ({write_error.strerror}); QA_DEBUG=1 shows it"
     fail(f"unexpected {type(exc).__name__}: {short(exc)} (a bug in qa; {details})", EXIT_BUG)
+
+
+class _Notes(logging.Handler):
+    def emit(self, record: logging.LogRecord) -> None:
+        click.echo("qa: note: " + visible(record.getMessage()), err=True)
+
+
+def notes_to_stderr() -> None:
+    """Warnings of the library (a damaged cache rebuilt...) as one 'qa: note:' line each."""
+    for name in ("index", "qa"):
+        logger = logging.getLogger(name)
+        if not any(isinstance(h, _Notes) for h in logger.handlers):
+            logger.addHandler(_Notes(logging.WARNING))
+            logger.propagate = False
 
 
 def fail(message: str, code: int = EXIT_FAILED):

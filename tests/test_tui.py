@@ -307,3 +307,15 @@ async def test_control_sequences_are_shown_visibly_in_chat_and_reader(embedded_s
         assert_nothing_raw(shown)
         assert "Sochi summit ␛]0;pwned␇" in shown  # the title
         assert "␛[2J" in shown and "\\u202e" in shown  # the text
+
+
+async def test_a_damaged_lexical_index_is_a_notice_in_the_app(seeded_settings):
+    from tests.test_caches import garble
+
+    garble(seeded_settings.data_dir / "lexical" / f"{seeded_settings.store_key}.sqlite", "pages")
+    app = make_app(seeded_settings)
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(pilot)
+        message = await ask(pilot, "what does Japan expect from Sochi?")
+        assert message.answer.answered
+        assert any(n.startswith("Note: the lexical index") and "rebuilding it" in n for n in notices(app)), notices(app)

@@ -8,6 +8,7 @@ the widgets.
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Callable
 
@@ -31,6 +32,21 @@ from .widgets import AnswerMessage, SourcesPanel, StatusLine, UserMessage
 
 class Cancelled(Exception):
     pass
+
+
+class Notices(logging.Handler):
+    """The library's warnings (a damaged cache rebuilt...) as notifications, from any thread."""
+
+    def __init__(self, app: App):
+        super().__init__(logging.WARNING)
+        self.app = app
+
+    def emit(self, record: logging.LogRecord) -> None:
+        message = visible(record.getMessage())
+        try:
+            self.app.call_from_thread(self.app.notify, message, title="Note", markup=False, timeout=10)
+        except RuntimeError:  # on the app's own thread
+            self.app.notify(message, title="Note", markup=False, timeout=10)
 
 
 def describe_error(exc: BaseException) -> str:
@@ -123,10 +139,17 @@ class ChatApp(App):
         yield Footer()
 
     def on_mount(self) -> None:
+        self._notices = Notices(self)
+        for name in ("index", "qa"):
+            logging.getLogger(name).addHandler(self._notices)
         self.query_one("#prompt", Input).cursor_blink = self.cursor_blink
         self.query_one("#prompt", Input).focus()
         # Paint first: loading Chroma and the model takes a second and holds the GIL.
         self.call_after_refresh(self.load_engine)
+
+    def on_unmount(self) -> None:
+        for name in ("index", "qa"):
+            logging.getLogger(name).removeHandler(self._notices)
 
     # -- the engine ---------------------------------------------------------------------
 

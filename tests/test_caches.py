@@ -1,0 +1,70 @@
+"""Derived caches rebuild themselves when damaged, with a one-line notice: the lexical
+index (SQLite FTS5 beside the collection) and the ONNX export of the model."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+
+from index.lexical import LexicalIndex
+from tests.conftest import SEED, run_qa, write_corpus
+
+
+def garble(path, where: str) -> None:
+    data = bytearray(path.read_bytes())
+    if where == "header":
+        data[:100] = b"garbage!" * 12 + b"gar!"
+    else:  # every page after the first two: the state table still reads, searches do not
+        for i in range(8192, len(data), 7):
+            data[i] = 0x5A
+    path.write_bytes(bytes(data))
+
+
+@pytest.mark.parametrize("where", ["header", "pages"])
+def test_a_damaged_lexical_index_rebuilds_itself(embedded_settings, tmp_path, where):
+    """Issue 11, item 5: search, ask, index and even --rebuild failed with 'unexpected
+    DatabaseError'."""
+    settings = embedded_settings
+    folder = tmp_path / "news"
+    folder.mkdir()
+    shutil.copy(SEED, folder / SEED.name)
+    assert run_qa(["index", str(folder)], settings).returncode == 0
+    path = settings.data_dir / "lexical" / f"{settings.store_key}.sqlite"
+    commands = [
+        ["search", "Japan Sochi expectations", "--json"],
+        ["ask", "What does Japan expect from Sochi?"],
+        ["index", str(folder)],
+        ["index", "--rebuild"],
+    ]
+    for n, args in enumerate(commands):
+        if args[0] == "index":
+            write_corpus(folder, count=1, offset=50 + n)  # a change, so the sync writes
+        garble(path, where)
+        result = run_qa(args, settings)
+        assert result.returncode == 0, (args, result.stderr)
+        notes = result.stderr.splitlines()
+        assert len(notes) == 1 and notes[0].startswith(f"qa: note: the lexical index {path} was damaged ("), notes
+        assert notes[0].endswith("); rebuilding it from the collection")
+        if args[0] == "search":
+            assert json.loads(result.stdout)["passages"][0]["article_id"] == SEED.name
+        status = json.loads(run_qa(["status", "--json"], settings).stdout)
+        lexical = LexicalIndex(path)
+        assert lexical.count() == status["chunks"]  # in step with the collection again
+        lexical.close()
+
+
+def test_a_damaged_model_export_is_made_again(embedded_settings, tmp_path):
+    """The ONNX export in the model cache is a cache too (the export takes ~20 s)."""
+    cache = tmp_path / "models"
+    cache.mkdir()
+    shutil.copy(embedded_settings.model_cache_dir / "all-MiniLM-L6-v2.onnx", cache)
+    assert run_qa(["index", str(SEED.parent)], embedded_settings, QA_MODEL_CACHE_DIR=str(cache)).returncode == 0
+    onnx = cache / "all-MiniLM-L6-v2.onnx"
+    onnx.write_bytes(onnx.read_bytes()[: onnx.stat().st_size // 2])  # cut off, as by a full disk
+    result = run_qa(["search", "Japan Sochi", "--json"], embedded_settings, QA_MODEL_CACHE_DIR=str(cache))
+    assert result.returncode == 0, result.stderr
+    assert result.stderr.startswith(f"qa: note: the ONNX model cache {onnx} was damaged (")
+    assert result.stderr.count("\n") == 1
+    assert json.loads(result.stdout)["passages"][0]["article_id"] == SEED.name
