@@ -128,7 +128,7 @@ class Index:
 
     def _apply(self, syncer: Syncer, plan: Plan, stored, report: SyncReport, progress: Progress):
         changes = bool(plan.writes or plan.removes) or report.repaired
-        roots = sorted(set(self.roots()) | plan.roots)
+        roots = merge_roots(self.roots(), plan.roots)
         before = self.generation()
         if changes:
             self._begin_write()
@@ -270,6 +270,12 @@ def settings_with(settings: Settings | None, **overrides) -> Settings:
     if settings is None:
         return Settings(**values)
     return Settings(**{**settings.model_dump(), **values}) if values else settings
+
+
+def merge_roots(old: list[str], new: set[str]) -> list[str]:
+    """The folders and files a bare sync syncs: old and new, less those inside another."""
+    roots = sorted(set(old) | set(new))
+    return [r for r in roots if not any(r != o and Path(r).is_relative_to(o) for o in roots)]
 
 
 def _dedupe_targets(paths) -> list[Path]:

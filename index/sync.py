@@ -185,7 +185,7 @@ class Syncer:
         if resolved is None or not (resolved.is_dir() or resolved.is_file()) or not is_utf8(str(resolved)):
             return  # reported by scan; nothing there to compare against
         root, scope = _root_and_scope(resolved, known_roots)
-        plan.roots.add(str(root))
+        plan.roots.add(str(resolved))  # what was asked for: a file alone is synced alone later
         protected: set[str] = {where for where, _ in found.failures}
         seen: set[str] = set()
         for entry in found.files:

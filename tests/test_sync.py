@@ -3,6 +3,7 @@ crashes and concurrent syncs; against embedded Chroma and a Chroma server."""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -303,3 +304,32 @@ def test_telemetry_is_off(make_settings):
     idx = Index.open(settings=make_settings())
     assert idx.store.client.get_settings().anonymized_telemetry is False
     assert os.environ.get("ANONYMIZED_TELEMETRY") == "False"
+
+
+# -- roots: what a later bare `qa index` and `--rebuild` sync -------------------------
+
+
+def ids(idx: Index) -> set[str]:
+    return {a.id for a in idx.articles()}
+
+
+def test_indexing_one_file_registers_that_file_not_its_folder(make_settings, tmp_path):
+    """Issue 11, item 6: a later bare `qa index` added the file's siblings."""
+    folder = tmp_path / "news"
+    write_corpus(folder, count=3)
+    (folder / "feed.jsonl").write_text(json.dumps({"id": "j1", "text": "Japan and Russia met."}) + "\n")
+    settings = make_settings()
+    assert run_qa(["index", str(folder / "article-001.txt")], settings).returncode == 0
+    assert run_qa(["index", str(folder / "feed.jsonl")], settings).returncode == 0
+    again = run_qa(["index", "--json"], settings)
+    assert again.returncode == 0, again.stderr
+    assert json.loads(again.stdout)["added"] == 0
+    idx = reopen(settings)
+    assert ids(idx) == {"article-001.txt", "j1"}
+    assert sorted(idx.roots()) == sorted([str(folder / "article-001.txt"), str(folder / "feed.jsonl")])
+    # syncing the folder itself later takes the files' place
+    idx.sync([folder])
+    assert idx.roots() == [str(folder)] and len(ids(idx)) == 4
+    # a file of a synced folder synced alone adds no root
+    idx.sync([folder / "article-002.txt"])
+    assert idx.roots() == [str(folder)]
