@@ -146,8 +146,8 @@ class Index:
     def _update_lexical(self, before: int, keys: set[str] | None) -> None:
         """Rewrite only the lexical rows of the chunk keys this write touched, when the
         lexical index was in step before it; otherwise diff it against the collection."""
-        if keys is not None and self.lexical.synced_to() == str(before):
-            self.lexical.update_keys(self.store, keys, str(self.generation()))
+        if keys is not None and self.lexical.synced_to() == self._marker(before):
+            self.lexical.update_keys(self.store, keys, self._marker(self.generation()))
         else:
             self.ensure_lexical()
 
@@ -164,13 +164,18 @@ class Index:
         from .lexical import LexicalIndex
 
         path = self.settings.data_dir / "lexical" / f"{self.settings.store_key}.sqlite"
-        return LexicalIndex(path, refill=lambda lexical: lexical.sync_from(self.store, str(self.generation())))
+        return LexicalIndex(path, refill=lambda lexical: lexical.sync_from(self.store, self._marker(self.generation())))
 
     def ensure_lexical(self) -> None:
         """Bring the lexical index in step with the collection if a write moved it."""
-        marker = str(self.generation())
+        marker = self._marker(self.generation())
         if self.lexical.synced_to() != marker:
             self.lexical.sync_from(self.store, marker)
+
+    def _marker(self, generation: int) -> str:
+        """What the lexical index is in step with: this collection (a store started over
+        has new ids) at this generation."""
+        return f"{self.store.identity}:{generation}"
 
     @contextmanager
     def _lock(self, dry_run: bool):
@@ -182,7 +187,9 @@ class Index:
 
         lock_dir = self.settings.data_dir / "locks"
         lock_dir.mkdir(parents=True, exist_ok=True)
-        lock = FileLock(str(lock_dir / f"{self.settings.store_key}.lock"), timeout=0)
+        # Keyed by the collection's id on its server, not by the URL's text (localhost and
+        # 127.0.0.1 are one server).
+        lock = FileLock(str(lock_dir / f"{self.settings.collection}-{self.store.identity}.lock"), timeout=0)
         try:
             lock.acquire()
         except Timeout:

@@ -83,7 +83,7 @@ class Settings(BaseSettings):
 
     @property
     def store_key(self) -> str:
-        """Names local files (locks, lexical index) for this store + collection."""
+        """Names the lexical index file of this store + collection."""
         where = self.chroma_url or "embedded"
         digest = hashlib.sha1(where.encode()).hexdigest()[:8]
         return f"{self.collection}-{digest}"

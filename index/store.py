@@ -282,6 +282,12 @@ class Store:
             raise StoreError("store is not open")
         return self._articles
 
+    @property
+    def identity(self) -> str:
+        """The collection's id on its server (of its article records): the same however
+        the server's URL is spelt."""
+        return str(self.articles_collection.id)
+
     def drop(self) -> None:
         for name in (self.chunks_name, self.articles_name):
             try:

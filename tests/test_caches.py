@@ -68,3 +68,20 @@ def test_a_damaged_model_export_is_made_again(embedded_settings, tmp_path):
     assert result.stderr.startswith(f"qa: note: the ONNX model cache {onnx} was damaged (")
     assert result.stderr.count("\n") == 1
     assert json.loads(result.stdout)["passages"][0]["article_id"] == SEED.name
+
+
+def test_a_store_started_over_gets_a_lexical_index_of_its_own(embedded_settings, tmp_path):
+    """The lexical index follows the collection's identity as well as its generation: a
+    new store whose generation happens to match the old one's is not taken for it."""
+    first, second = tmp_path / "first", tmp_path / "second"
+    write_corpus(first, count=2)
+    second.mkdir()
+    for n, word in enumerate(["zanzibarite", "quokkalogy", "brimbleworth"]):
+        (second / f"b{n}.txt").write_text(f"Note {n}\n\nJune 5, 2022\n\nThe {word} report says little about Sochi.\n")
+    assert run_qa(["index", str(first)], embedded_settings).returncode == 0
+    shutil.rmtree(embedded_settings.data_dir / "chroma")  # a user starts over by hand
+    assert run_qa(["index", str(second)], embedded_settings).returncode == 0
+    for n, word in enumerate(["zanzibarite", "quokkalogy", "brimbleworth"]):
+        # a date filter runs through the lexical index's table of chunks
+        result = run_qa(["search", word, "-k", "1", "--since", "2022-01-01", "--json"], embedded_settings)
+        assert json.loads(result.stdout)["passages"][0]["article_id"] == f"b{n}.txt", word

@@ -251,8 +251,8 @@ def test_second_sync_waits_its_turn(make_settings, tmp_path):
     folder = tmp_path / "news"
     write_corpus(folder, count=2)
     settings = make_settings()
-    Index.open(settings=settings)
-    held = FileLock(str(settings.data_dir / "locks" / f"{settings.store_key}.lock"))
+    identity = Index.open(settings=settings).store.identity
+    held = FileLock(str(settings.data_dir / "locks" / f"{settings.collection}-{identity}.lock"))
     with held:
         busy = run_qa(["index", str(folder)], settings)
         with pytest.raises(SyncBusy):
@@ -333,3 +333,38 @@ def test_indexing_one_file_registers_that_file_not_its_folder(make_settings, tmp
     # a file of a synced folder synced alone adds no root
     idx.sync([folder / "article-002.txt"])
     assert idx.roots() == [str(folder)]
+
+
+@pytest.mark.server
+def test_the_sync_lock_holds_for_any_spelling_of_the_server_url(chroma_server, tmp_path, model_cache):
+    """Issue 11, item 7: the lock was keyed by the URL's text, so the same server as
+    localhost and as 127.0.0.1 let two syncs of one collection run at once."""
+    import threading
+    import uuid
+    from urllib.parse import urlparse
+
+    from index import Settings
+
+    port = urlparse(chroma_server).port
+    numeric = Settings(data_dir=tmp_path / "data", model_cache_dir=model_cache,
+                       chroma_url=f"http://127.0.0.1:{port}", collection=f"t{uuid.uuid4().hex[:10]}")
+    named = numeric.model_copy(update={"chroma_url": f"http://localhost:{port}"})
+    folder = tmp_path / "news"
+    write_corpus(folder, count=2)
+    inside, release = threading.Event(), threading.Event()
+
+    def hold(phase, done, total):
+        inside.set()
+        release.wait(120)
+
+    first = threading.Thread(target=lambda: Index.open(settings=numeric).sync([folder], progress=hold))
+    first.start()
+    try:
+        assert inside.wait(120)
+        busy = run_qa(["index", str(folder)], named)
+    finally:
+        release.set()
+        first.join(120)
+    assert busy.returncode == 75, busy.stderr
+    assert "another sync" in busy.stderr
+    assert Index.open(settings=named).status()["articles"] == 2
