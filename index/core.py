@@ -54,10 +54,13 @@ class Index:
         chroma_url: str | None = None,
         settings: Settings | None = None,
         create: bool = True,
+        check_model: bool = True,
     ) -> "Index":
+        """``create``: make the collection when it does not exist yet. ``check_model=False``
+        opens a collection built with another model, to rebuild it (``sync(rebuild=True)``)."""
         settings = settings_with(settings, collection=collection, data_dir=data_dir, chroma_url=chroma_url)
         client = connect(settings)
-        store = Store(client, settings.collection, settings).open(create=create)
+        store = Store(client, settings.collection, settings).open(create=create, check=check_model)
         return cls(settings, store)
 
     # -- components, loaded on first use ---------------------------------------------
@@ -104,15 +107,20 @@ class Index:
         """Bring the collection in line with ``paths`` (default: every folder synced before).
 
         New articles are added, changed ones re-chunked and re-embedded, ones gone from a
-        synced folder removed; unchanged files are skipped without reading them."""
+        synced folder removed; unchanged files are skipped without reading them.
+        ``rebuild``: start over from every folder and file synced before plus ``paths``; one
+        that is gone is reported as failed and no longer synced."""
         started = time.perf_counter()
         report = SyncReport(dry_run=dry_run)
         with self._lock(dry_run):
             self.store.reconnect()  # another process may have written before we got the lock
-            if rebuild and not dry_run:
-                paths = paths or self.roots()
-                self._drop()
-            targets = _dedupe_targets(paths if paths else self.roots())
+            roots = self.roots()
+            if rebuild:
+                paths = [*roots, *(paths or [])]
+                if not dry_run:
+                    before = set(self.store.stored_articles())
+                    self._drop()
+            targets = _dedupe_targets(paths if paths else roots)
             syncer = self._syncer()
             state = self.store.state()
             if state.get("qa_sync_started") and not dry_run:
@@ -123,6 +131,9 @@ class Index:
             plan = syncer.plan(targets, stored, report)
             if not dry_run:
                 self._apply(syncer, plan, stored, report, Progress(progress))
+            if rebuild and not dry_run:
+                _gone_roots(report, roots, self.roots())
+                report.removed = sorted(before - set(report.added))
         report.seconds = time.perf_counter() - started
         return report
 
@@ -204,9 +215,9 @@ class Index:
 
     def _drop(self) -> None:
         generation = self.generation()
-        self.store.drop()
-        self.store.open(create=True)
-        self.store.set_state(qa_generation=generation + 1)
+        self._begin_write()  # a rebuild killed half way is repaired like a sync
+        self.store.clear()  # and the flag with the rest of the state
+        self.store.set_state(qa_generation=generation + 2)
 
     def roots(self) -> list[str]:
         raw = self.store.state().get("qa_roots")
@@ -283,6 +294,14 @@ def merge_roots(old: list[str], new: set[str]) -> list[str]:
     """The folders and files a bare sync syncs: old and new, less those inside another."""
     roots = sorted(set(old) | set(new))
     return [r for r in roots if not any(r != o and Path(r).is_relative_to(o) for o in roots)]
+
+
+def _gone_roots(report: SyncReport, before: list[str], after: list[str]) -> None:
+    """A rebuild drops a synced folder that is gone: say so on its failure line."""
+    gone = set(before) - set(after)
+    for failure in report.failed:
+        if failure["path"] in gone:
+            failure["reason"] = "synced before, now gone: no longer synced"
 
 
 def _dedupe_targets(paths) -> list[Path]:

@@ -201,6 +201,7 @@ class Store:
         self.articles_name = f"qa_{name}_articles"
         self._chunks = None
         self._articles = None
+        self._check = True
 
     def reconnect(self) -> None:
         """See writes other processes made since we opened (embedded Chroma caches its
@@ -211,7 +212,7 @@ class Store:
 
         SharedSystemClient.clear_system_cache()
         self.client = connect(self.settings)
-        self.open(create=True)
+        self.open(create=True, check=self._check)
 
     # -- collections ---------------------------------------------------------------
 
@@ -231,7 +232,9 @@ class Store:
             "qa_dim": MODEL_DIM,
         }
 
-    def open(self, create: bool) -> "Store":
+    def open(self, create: bool, check: bool = True) -> "Store":
+        """``check=False``: open even when built with another model (to rebuild it)."""
+        self._check = check
         try:
             if create:
                 self._chunks = self.client.get_or_create_collection(
@@ -257,7 +260,8 @@ class Store:
                     " (qa index PATH)"
                 ) from None
             raise StoreError(f"cannot open collection {self.name!r}: {short(exc)}") from None
-        self.check_model()
+        if check:
+            self.check_model()
         return self
 
     def check_model(self) -> None:
@@ -267,7 +271,7 @@ class Store:
             raise ModelMismatch(
                 f"collection {self.name!r} was built with {model or 'an unknown model'}"
                 f" ({dim or '?'} dims), not {MODEL_NAME} ({MODEL_DIM} dims);"
-                f" rebuild it with: qa index --rebuild --collection {self.name} PATH..."
+                f" rebuild it with: qa index --rebuild --collection {self.name}"
             )
 
     @property
@@ -284,19 +288,23 @@ class Store:
 
     @property
     def identity(self) -> str:
-        """The collection's id on its server (of its article records): the same however
-        the server's URL is spelt."""
+        """The collection's id on its server (of its article records, kept by a rebuild):
+        the same however the server's URL is spelt."""
         return str(self.articles_collection.id)
 
-    def drop(self) -> None:
-        for name in (self.chunks_name, self.articles_name):
-            try:
-                self.client.delete_collection(name)
-            except StoreError:
-                raise  # the server went away, the disk is full...
-            except Exception:
-                pass  # not there: nothing to drop
-        self._chunks = self._articles = None
+    def clear(self) -> None:
+        """Empty the collection to rebuild it: the article collection emptied but kept (its
+        id is the identity), then a new chunk collection, stamped with this model. Killed
+        half way, what is left is chunks no article uses, which a repair collects."""
+        self.delete_articles(sorted(self.stored_articles()))
+        try:
+            self.client.delete_collection(self.chunks_name)
+        except StoreError:
+            raise  # the server went away, the disk is full...
+        except Exception:
+            pass  # not there: nothing to drop
+        self.articles_collection.modify(metadata={"qa_schema": SCHEMA_VERSION})
+        self.open(create=True, check=True)
 
     # -- sync bookkeeping kept on the articles collection ---------------------------
 

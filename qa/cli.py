@@ -159,7 +159,7 @@ def cli(ctx: click.Context) -> None:
 @cli.command("index")
 @click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
 @click.option("--dry-run", is_flag=True, help="Print the plan; change nothing.")
-@click.option("--rebuild", is_flag=True, help="Drop the collection and index from scratch.")
+@click.option("--rebuild", is_flag=True, help="Index from scratch every folder synced before, and PATHS.")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 @store_options
 @friendly_errors
@@ -167,13 +167,13 @@ def index_command(paths, dry_run, rebuild, as_json, settings):
     """Sync PATHS (folders or files) into the collection.
 
     New articles are added, changed ones re-embedded, ones gone from a synced folder
-    removed. With no PATHS, every folder synced before is synced again."""
+    removed. With no PATHS, every folder and file synced before is synced again."""
     from index import Index
 
     from .progress import sync_progress
 
-    idx = Index.open(settings=settings)
-    if not paths and not idx.roots() and not rebuild:
+    idx = Index.open(settings=settings, check_model=not (rebuild and not dry_run))  # a rebuild may change the model
+    if not paths and not idx.roots():
         fail("nothing to sync: give a folder or file (qa index PATH...)")
     show = not as_json and sys.stderr.isatty()
     with sync_progress(enabled=show) as progress:

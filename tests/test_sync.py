@@ -313,6 +313,52 @@ def ids(idx: Index) -> set[str]:
     return {a.id for a in idx.articles()}
 
 
+def test_rebuild_with_a_path_keeps_every_synced_root(make_settings, tmp_path):
+    """Issue 11, item 4: `qa index --rebuild PATH` dropped every other synced folder."""
+    a, b, c = tmp_path / "a", tmp_path / "b", tmp_path / "c"
+    write_corpus(a, count=2)
+    write_corpus(b, count=2, offset=10)
+    write_corpus(c, count=1, offset=20)
+    settings = make_settings()
+    idx = Index.open(settings=settings)
+    idx.sync([a])
+    idx.sync([b])
+    result = run_qa(["index", "--rebuild", "--json", str(c)], settings)
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert (report["added"], report["removed"]) == (5, 0)
+    idx = reopen(settings)
+    assert sorted(idx.roots()) == sorted(str(p) for p in (a, b, c))
+    assert len(ids(idx)) == 5
+    # a synced folder that is gone is said so, and is no longer synced
+    shutil.rmtree(b)
+    report = idx.sync(rebuild=True)
+    assert report.failed == [{"path": str(b), "reason": "synced before, now gone: no longer synced"}]
+    assert sorted(report.removed) == ["article-010.txt", "article-011.txt"]
+    assert sorted(idx.roots()) == sorted([str(a), str(c)]) and len(ids(idx)) == 3
+
+
+def test_rebuild_after_a_model_change_keeps_the_roots(make_settings, tmp_path):
+    """The model-mismatch message's own command works, and keeps what was synced."""
+    a, b = tmp_path / "a", tmp_path / "b"
+    write_corpus(a, count=2)
+    write_corpus(b, count=1, offset=10)
+    settings = make_settings()
+    idx = Index.open(settings=settings)
+    idx.sync([a])
+    idx.sync([b])
+    idx.store.chunks.modify(metadata={"qa_schema": 1, "qa_model": "BAAI/bge-small-en", "qa_dim": 384})
+    mismatch = run_qa(["search", "Japan"], settings)
+    assert mismatch.returncode == 1
+    command = mismatch.stderr.split("rebuild it with: ", 1)[1].strip()
+    assert command == f"qa index --rebuild --collection {settings.collection}"
+    rebuilt = run_qa(command.split()[1:], settings)
+    assert rebuilt.returncode == 0, rebuilt.stderr
+    idx = reopen(settings)
+    assert idx.status()["model"] == "sentence-transformers/all-MiniLM-L6-v2"
+    assert sorted(idx.roots()) == sorted([str(a), str(b)]) and len(ids(idx)) == 3
+
+
 def test_indexing_one_file_registers_that_file_not_its_folder(make_settings, tmp_path):
     """Issue 11, item 6: a later bare `qa index` added the file's siblings."""
     folder = tmp_path / "news"
