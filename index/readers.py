@@ -371,7 +371,9 @@ def _jsonl_lines(entry: FileEntry):
         raise ReadError(f"cannot read: {_os_reason(exc)}") from None
 
 
-def _jsonl_article(raw: bytes, entry: FileEntry) -> Article:
+def json_object(raw: bytes) -> dict:
+    """One line of a JSONL file (an article, a question) as a dict; a ReadError with a
+    one-line reason for a line that is not UTF-8, not JSON or not an object."""
     try:
         record = json.loads(raw.decode("utf-8").rstrip("\r\n"))
     except UnicodeDecodeError as exc:
@@ -381,6 +383,18 @@ def _jsonl_article(raw: bytes, entry: FileEntry) -> Article:
         raise ReadError(f"invalid JSON ({exc.msg} {where} {exc.colno})") from None
     if not isinstance(record, dict):
         raise ReadError("a line must be a JSON object")
+    return record
+
+
+def jsonl_lines(handle):
+    """(line number, bytes) of a JSONL stream opened in binary, a UTF-8 byte order mark
+    dropped."""
+    for lineno, raw in enumerate(handle, start=1):
+        yield lineno, (raw[len(codecs.BOM_UTF8):] if lineno == 1 and raw.startswith(codecs.BOM_UTF8) else raw)
+
+
+def _jsonl_article(raw: bytes, entry: FileEntry) -> Article:
+    record = json_object(raw)
     text = record.get("text")
     if not isinstance(text, str) or not text.strip():
         raise ReadError("missing 'text'")
@@ -433,7 +447,7 @@ def _article_id(value: object) -> str:
     if value is None or (isinstance(value, str) and not value.strip()):
         raise ReadError("missing 'id'")
     if isinstance(value, bool) or not isinstance(value, (str, int)):
-        raise ReadError(f"'id' must be a string or an integer, not {_kind(value)}")
+        raise ReadError(f"'id' must be a string or an integer, not {kind_of(value)}")
     return str(value)
 
 
@@ -446,7 +460,7 @@ def _text_value(value: object, name: str) -> str | None:
         return value
     if isinstance(value, (int, float, dt.date)) and not isinstance(value, bool):
         return value.isoformat() if isinstance(value, dt.date) else str(value)
-    raise ReadError(f"'{name}' must be text, not {_kind(value)}")
+    raise ReadError(f"'{name}' must be text, not {kind_of(value)}")
 
 
 def _authors(value: object) -> list[str]:
@@ -456,13 +470,18 @@ def _authors(value: object) -> list[str]:
     return [name for name in (_text_value(v, "authors") for v in names) if name]
 
 
-def _kind(value: object) -> str:
+def kind_of(value: object) -> str:
+    """What a JSON value is, in words: 'a number', 'a list', 'an object', 'null'..."""
+    if value is None:
+        return "null"
     if isinstance(value, bool):
         return "true or false"
-    if isinstance(value, float):
-        return f"the number {value!r}"
+    if isinstance(value, (int, float)):
+        return "a number"
     if isinstance(value, list):
         return "a list"
     if isinstance(value, dict):
         return "an object"
+    if isinstance(value, str):
+        return "text"
     return type(value).__name__

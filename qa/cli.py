@@ -234,7 +234,7 @@ def status_command(as_json=False, settings=None):
 @click.option("--source", "sources", multiple=True, help="Only this source (repeatable).")
 @click.option("--as-of", "as_of", help="Search as if on this day: later articles are left out, \"recent\" counts from it.")
 @click.option("--recent/--no-recent", default=None, help="Prefer newer articles [default: when the wording asks, e.g. \"this week\"].")
-@click.option("--batch", type=click.File("r"), help='JSONL of {"id", "question"[, "as_of"]}; one JSON line out per query.')
+@click.option("--batch", type=click.File("rb"), help='JSONL of {"id", "question"[, "as_of"]}; one JSON line out per query.')
 @click.option("--json", "as_json", is_flag=True, help='Print {"query", "passages": [...]}.')
 @store_options
 @friendly_errors
@@ -251,8 +251,7 @@ def search_command(query, k, since, until, sources, as_of, recent, batch, as_jso
     }
     try:
         if batch:
-            run_batch(retriever, batch, filters)
-            return
+            sys.exit(EXIT_FAILED if run_batch(retriever, batch, filters) else 0)
         passages = retriever.search(query, **filters)
     except SearchError as exc:
         fail(str(exc))
@@ -269,22 +268,33 @@ def search_command(query, k, since, until, sources, as_of, recent, batch, as_jso
         click.echo()
 
 
-def run_batch(retriever, lines, filters) -> None:
+def run_batch(retriever, handle, filters) -> int:
+    """One JSON line out per line in, in order; a bad line is an error line (and a
+    `failed:` line on stderr), never the end of the batch. Returns how many failed."""
+    from index.readers import ReadError, json_object, jsonl_lines, kind_of
+
     from .retrieval import SearchError
 
-    for lineno, line in enumerate(lines, start=1):
-        if not line.strip():
+    failed = 0
+    for lineno, raw in jsonl_lines(handle):
+        if not raw.strip():
             continue
+        item: dict = {}
         try:
-            item = json.loads(line)
-            question = item["question"]
+            item = json_object(raw)
+            question = item.get("question")
+            if question is None:
+                raise ReadError("missing 'question'")
+            if not isinstance(question, str):
+                raise ReadError(f"'question' must be text, not {kind_of(question)}")
             passages = retriever.search(question, **{**filters, "as_of": item.get("as_of") or filters["as_of"]})
             out = {"id": item.get("id"), "query": question, "passages": [p.to_dict() for p in passages]}
-        except (json.JSONDecodeError, KeyError, TypeError) as exc:
-            out = {"id": None, "line": lineno, "error": f"bad input line: {exc}"}
-        except SearchError as exc:
+        except (ReadError, SearchError) as exc:
+            failed += 1
             out = {"id": item.get("id"), "line": lineno, "error": str(exc)}
+            click.echo(f"failed: {visible(handle.name)}:{lineno}: {visible(exc)}", err=True)
         echo_json(out)
+    return failed
 
 
 # -- ask ----------------------------------------------------------------------------

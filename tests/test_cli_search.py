@@ -1,0 +1,63 @@
+"""`qa search` and `qa ask` as a user runs them against bad input: a --batch file with bad
+lines, a collection name with a typo, dates in the wrong order."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from index import Index
+from tests.conftest import SEED, run_qa
+
+
+@pytest.fixture
+def seeded_settings(embedded_settings):
+    Index.open(settings=embedded_settings).sync([SEED.parent])
+    return embedded_settings
+
+
+def test_batch_reports_each_bad_line_and_goes_on(seeded_settings, tmp_path):
+    """Issue 11, item 8: a question that is a number or a list aborted the rest of the
+    batch, a file that is not UTF-8 gave no output at all, messages showed Python
+    internals ("bad input line: 'question'"), and the exit code was 0."""
+    lines = [
+        b'{"id": 1, "question": "What does Japan expect from Sochi?"}',
+        b'{"id": 2, "question": 42}',
+        b'{"id": 3, "question": ["a", "list"]}',
+        b'{"id": 4}',
+        b"not json at all",
+        b'{"id": 6, "question": "caf\xe9 in Sochi"}',
+        b"[1, 2]",
+        b'{"id": 8, "question": "Japan", "as_of": "yesterday"}',
+        b'{"id": 9, "question": "   "}',
+        b"",
+        b'{"id": "last", "question": "Lavrov and China"}',
+    ]
+    path = tmp_path / "questions.jsonl"
+    path.write_bytes(b"\n".join(lines) + b"\n")
+    result = run_qa(["search", "--batch", str(path), "-k", "2"], seeded_settings)
+    assert result.returncode == 1, result.stderr
+    out = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [o["id"] for o in out] == [1, 2, 3, 4, None, None, None, 8, 9, "last"]
+    assert out[0]["passages"] and out[-1]["passages"]
+    errors = {o["line"]: o["error"] for o in out if "error" in o}
+    assert errors == {
+        2: "'question' must be text, not a number",
+        3: "'question' must be text, not a list",
+        4: "missing 'question'",
+        5: "invalid JSON (Expecting value at column 1)",
+        6: "not valid UTF-8 (byte 0xe9 at column 27)",
+        7: "a line must be a JSON object",
+        8: "--as-of must be a date like 2022-06-17, not 'yesterday'",
+        9: "the query is empty",
+    }
+    assert result.stderr.splitlines() == [f"failed: {path}:{n}: {reason}" for n, reason in errors.items()]
+
+
+def test_batch_of_good_lines_exits_0(seeded_settings, tmp_path):
+    path = tmp_path / "questions.jsonl"
+    path.write_bytes(b"\xef\xbb\xbf" + b'{"id": "q1", "question": "Japan Sochi"}\n')  # a UTF-8 BOM
+    result = run_qa(["search", "--batch", str(path)], seeded_settings)
+    assert result.returncode == 0 and result.stderr == ""
+    assert json.loads(result.stdout)["id"] == "q1"
