@@ -398,7 +398,7 @@ def _jsonl_article(raw: bytes, entry: FileEntry) -> Article:
     text = record.get("text")
     if not isinstance(text, str) or not text.strip():
         raise ReadError("missing 'text'")
-    article_id = _article_id(record.get("id"))
+    article_id = record_id(record.get("id"))
     return Article(
         id=article_id,
         title=_text_value(record.get("title"), "title") or article_id,
@@ -442,7 +442,7 @@ def checked(article: Article) -> Article:
     return article
 
 
-def _article_id(value: object) -> str:
+def record_id(value: object) -> str:
     """A JSONL id: a string (not blank) or an integer, kept as written."""
     if value is None or (isinstance(value, str) and not value.strip()):
         raise ReadError("missing 'id'")

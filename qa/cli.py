@@ -385,6 +385,13 @@ def eval_command(folder, k, limit, answers, history, dates, as_json, settings):
     retriever = Retriever(idx)
     retriever.warm_up()
     scores = evaluate_retriever(retriever, questions, k=k, use_history=history, use_dates=dates)
+    if scores.without_gold:
+        verb = "has" if scores.without_gold == 1 else "have"
+        click.echo(
+            f"note: {scores.without_gold} of {len(questions)} questions {verb} no gold_articles:"
+            " not in the retrieval scores",
+            err=True,
+        )
     data = {"set": str(folder), "collection": settings.collection, "retrieval": scores.to_dict()}
     if answers:
         from .answer_eval import score_answers

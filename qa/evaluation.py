@@ -5,8 +5,8 @@ question, answers, gold_articles, history, answerable, date``)."""
 
 from __future__ import annotations
 
-import json
-import statistics
+import datetime as dt
+import math
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,29 +29,74 @@ class Question:
 
 
 def load_questions(folder: Path) -> list[Question]:
+    """Every question of the set, each line checked: a line that cannot be used is an
+    EvalSetError naming it (an eval that quietly skipped it would score another set)."""
+    from index.readers import ReadError, json_object, jsonl_lines
+
     path = Path(folder) / "questions.jsonl"
     if not path.is_file():
         raise EvalSetError(f"{folder} is not an eval set: {path.name} is missing")
     out: list[Question] = []
-    for lineno, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            raw = json.loads(line)
-            out.append(
-                Question(
-                    id=str(raw["id"]),
-                    question=raw["question"],
-                    answers=list(raw.get("answers") or []),
-                    gold_articles=list(raw.get("gold_articles") or []),
-                    history=list(raw.get("history") or []),
-                    answerable=bool(raw.get("answerable", True)),
-                    date=raw.get("date"),
-                )
-            )
-        except (json.JSONDecodeError, KeyError, TypeError) as exc:
-            raise EvalSetError(f"{path}:{lineno}: bad question line ({exc})") from None
+    with path.open("rb") as handle:
+        for lineno, raw in jsonl_lines(handle):
+            if not raw.strip():
+                continue
+            try:
+                out.append(question_from(json_object(raw)))
+            except ReadError as exc:
+                raise EvalSetError(f"{path}:{lineno}: {exc}") from None
+    if not out:
+        raise EvalSetError(f"{path} holds no questions")
     return out
+
+
+def question_from(raw: dict) -> Question:
+    from index.readers import ReadError, kind_of, record_id
+
+    question = raw.get("question")
+    if question is None:
+        raise ReadError("missing 'question'")
+    if not isinstance(question, str):
+        raise ReadError(f"'question' must be text, not {kind_of(question)}")
+    if not question.strip():
+        raise ReadError("'question' is empty")
+    history = raw.get("history") or []
+    turns = '{"role", "text"} turns'
+    if not isinstance(history, list):
+        raise ReadError(f"'history' must be a list of {turns}, not {kind_of(history)}")
+    if not all(isinstance(t, dict) and all(isinstance(t.get(k, ""), str) for k in ("role", "text")) for t in history):
+        raise ReadError(f"'history' must be a list of {turns}")
+    answerable = raw.get("answerable", True)
+    if not isinstance(answerable, bool):
+        raise ReadError(f"'answerable' must be true or false, not {kind_of(answerable)}")
+    date = raw.get("date")
+    if date not in (None, ""):
+        try:
+            date = dt.date.fromisoformat(str(date)).isoformat()
+        except ValueError:
+            raise ReadError(f"'date' must be a date like 2022-06-17, not {date!r}") from None
+    return Question(
+        id=record_id(raw.get("id")),
+        question=question,
+        answers=_texts(raw.get("answers"), "answers", "a list of texts"),
+        gold_articles=[record_id(g) for g in _texts(raw.get("gold_articles"), "gold_articles", "a list of article ids", ids=True)],
+        history=history,
+        answerable=answerable,
+        date=date or None,
+    )
+
+
+def _texts(value, name: str, what: str, ids: bool = False) -> list:
+    from index.readers import ReadError, kind_of
+
+    if value in (None, ""):
+        return []
+    if not isinstance(value, list):
+        raise ReadError(f"'{name}' must be {what}, not {kind_of(value)}")
+    kinds = (str, int) if ids else (str,)
+    if not all(isinstance(v, kinds) and not isinstance(v, bool) for v in value):
+        raise ReadError(f"'{name}' must be {what}")
+    return value
 
 
 def corpus_path(folder: Path) -> Path:
@@ -63,14 +108,17 @@ def corpus_path(folder: Path) -> Path:
 
 @dataclass
 class RetrievalScores:
+    """Over the questions with gold articles; None when no question has any."""
+
     questions: int
-    recall_at_1: float
-    recall_at_5: float
-    recall_at_10: float
-    mrr_at_10: float
-    answer_in_top5: float
-    p50_ms: float
-    p95_ms: float
+    recall_at_1: float | None
+    recall_at_5: float | None
+    recall_at_10: float | None
+    mrr_at_10: float | None
+    answer_in_top5: float | None
+    p50_ms: float | None
+    p95_ms: float | None
+    without_gold: int = 0  # questions left out: they have no gold articles
 
     def to_dict(self) -> dict:
         return {k: round(v, 4) if isinstance(v, float) else v for k, v in self.__dict__.items()}
@@ -102,21 +150,34 @@ def score_retrieval(
         top5 = " ".join(text for _, text in results[:5]).lower()
         if any(ans.lower() in top5 for ans in q.answers if ans):
             answer_hits += 1
-    n = max(len(judged), 1)
+    without_gold = len(questions) - len(judged)
+    if not judged:
+        return RetrievalScores(0, None, None, None, None, None, None, None, without_gold)
+    n = len(judged)
 
     def recall(k: int) -> float:
         return sum(1 for r in ranks if r is not None and r <= k) / n
 
     return RetrievalScores(
-        questions=len(judged),
+        questions=n,
         recall_at_1=recall(1),
         recall_at_5=recall(5),
         recall_at_10=recall(10),
         mrr_at_10=sum(1 / r for r in ranks if r is not None and r <= 10) / n,
         answer_in_top5=answer_hits / n,
-        p50_ms=statistics.median(timings) if timings else 0.0,
-        p95_ms=sorted(timings)[int(0.95 * (len(timings) - 1))] if timings else 0.0,
+        p50_ms=percentile(timings, 0.5),
+        p95_ms=percentile(timings, 0.95),
+        without_gold=without_gold,
     )
+
+
+def percentile(values: list[float], q: float) -> float:
+    """The q-quantile by linear interpolation between the closest ranks (numpy's default):
+    p95 >= p50 on any list, the median at q=0.5."""
+    ordered = sorted(values)
+    at = q * (len(ordered) - 1)
+    low, high = math.floor(at), math.ceil(at)
+    return ordered[low] + (ordered[high] - ordered[low]) * (at - low)
 
 
 def evaluate_retriever(

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from tests.conftest import SEED, run_qa
 
 
@@ -42,3 +44,76 @@ def test_eval_reports_retrieval_and_answer_scores(embedded_settings, tmp_path):
 def test_eval_of_a_folder_that_is_not_a_set(embedded_settings, tmp_path):
     result = run_qa(["eval", str(tmp_path)], embedded_settings)
     assert result.returncode == 1 and "is not an eval set" in result.stderr
+
+
+def bad_set(folder, lines) -> None:
+    folder.mkdir()
+    (folder / "corpus.jsonl").write_text(json.dumps({"id": "a", "title": "A", "text": "Japan met Russia in Sochi."}) + "\n")
+    (folder / "questions.jsonl").write_text("".join((line if isinstance(line, str) else json.dumps(line)) + "\n" for line in lines))
+
+
+GOOD = {"id": "q1", "question": "Where did Japan meet Russia?", "answers": ["Sochi"], "gold_articles": ["a"], "history": [], "date": "2016-05-01"}
+
+
+@pytest.mark.parametrize(
+    "line, reason",
+    [
+        ({**GOOD, "question": 42}, "'question' must be text, not a number"),
+        ({**GOOD, "question": "  "}, "'question' is empty"),
+        ({**GOOD, "history": "Earlier we talked about Sochi."}, "'history' must be a list of {\"role\", \"text\"} turns, not text"),
+        ({**GOOD, "history": [{"role": "user", "text": 3}]}, "'history' must be a list of {\"role\", \"text\"} turns"),
+        ({**GOOD, "date": "yesterday"}, "'date' must be a date like 2022-06-17, not 'yesterday'"),
+        ({**GOOD, "gold_articles": "a"}, "'gold_articles' must be a list of article ids, not text"),
+        ({**GOOD, "answers": [1, None]}, "'answers' must be a list of texts"),
+        ({**GOOD, "answerable": "yes"}, "'answerable' must be true or false, not text"),
+        ({k: v for k, v in GOOD.items() if k != "id"}, "missing 'id'"),
+        ("{oops", "invalid JSON (Expecting property name enclosed in double quotes at column 2)"),
+    ],
+)
+def test_a_bad_question_line_is_named_not_unexpected(embedded_settings, tmp_path, line, reason):
+    """Issue 11, item 9: a non-string question or a string history gave 'unexpected
+    AttributeError', a bad date 'unexpected SearchError'."""
+    folder = tmp_path / "set"
+    bad_set(folder, [GOOD, line])
+    result = run_qa(["eval", str(folder)], embedded_settings)
+    assert result.returncode == 1, result.stderr
+    assert result.stderr == f"qa: error: {folder / 'questions.jsonl'}:2: {reason}\n"
+
+
+def test_an_empty_set_is_an_error(embedded_settings, tmp_path):
+    folder = tmp_path / "set"
+    bad_set(folder, [])
+    result = run_qa(["eval", str(folder)], embedded_settings)
+    assert result.returncode == 1
+    assert result.stderr == f"qa: error: {folder / 'questions.jsonl'} holds no questions\n"
+
+
+def test_questions_without_gold_articles_are_counted_out_loud(embedded_settings, tmp_path):
+    folder = tmp_path / "tiny-set"
+    write_set(folder)  # q3 has no gold articles
+    result = run_qa(["eval", "--no-answers", str(folder)], embedded_settings, QA_COLLECTION=None)
+    assert result.returncode == 0, result.stderr
+    assert "note: 1 of 3 questions has no gold_articles: not in the retrieval scores" in result.stderr
+    assert "without_gold: 1" in result.stdout
+    folder = tmp_path / "no-gold"
+    bad_set(folder, [{**GOOD, "gold_articles": []}])
+    data = json.loads(run_qa(["eval", "--json", "--no-answers", str(folder)], embedded_settings, QA_COLLECTION=None).stdout)
+    assert data["retrieval"]["questions"] == 0 and data["retrieval"]["recall_at_1"] is None  # not a zero score
+
+
+def test_p95_is_never_below_p50():
+    from qa.evaluation import Question, percentile, score_retrieval
+
+    for times in ([5.0, 1.0], [1.0, 2.0, 30.0], [3.0], [4.0, 4.0, 1.0, 9.0]):
+        assert percentile(times, 0.95) >= percentile(times, 0.5)
+    assert percentile([1.0, 3.0], 0.5) == 2.0 and percentile([1.0, 3.0], 1.0) == 3.0
+    delays = iter([0.0, 0.03])
+
+    def search(q):
+        import time
+
+        time.sleep(next(delays))
+        return [("a", "text")]
+
+    scores = score_retrieval([Question("1", "x", [], ["a"]), Question("2", "y", [], ["a"])], search)
+    assert scores.p95_ms >= scores.p50_ms
