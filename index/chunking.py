@@ -4,6 +4,10 @@ Sentences come from blingfire (per paragraph, so a heading never glues onto a se
 their lengths are counted with the model's own WordPiece tokenizer. Because BERT's
 pre-tokenizer splits on whitespace and punctuation, the token count of a chunk is the sum
 of its sentences' counts, so a chunk built here never exceeds the model's 256 pieces.
+WordPiece reads a word longer than 100 characters as a single [UNK]; such a word is cut
+into 100-character windows, each counted as the pieces it holds, so no chunk is longer
+than its budget of pieces could ever show the model (a 1 MB run of letters is not one
+1 MB chunk).
 """
 
 from __future__ import annotations
@@ -15,8 +19,9 @@ from pathlib import Path
 
 # Bump when chunk boundaries or the embedded text change: chunk keys include it, so a
 # new version re-chunks everything on the next sync.
-CHUNKER_VERSION = "2"
+CHUNKER_VERSION = "3"  # 3: words over LONG_WORD characters cut into windows
 TITLE_TOKENS = 32  # at most this many pieces of the title go into each chunk's context
+LONG_WORD = 100  # WordPiece's max_input_chars_per_word: a longer word is one [UNK]
 
 
 @dataclass(frozen=True)
@@ -123,19 +128,43 @@ class Chunker:
         )
         pieces: list[tuple[int, int, int]] = []
         for (start, end), enc in zip(spans, encodings):
-            count = len(enc.ids)
-            if count <= budget:
-                pieces.append((start, end, count))
+            long_word = any(e - s > LONG_WORD for s, e in enc.offsets)
+            if len(enc.ids) <= budget and not long_word:
+                pieces.append((start, end, len(enc.ids)))
                 continue
-            offsets = enc.offsets
-            first = 0
-            while first < count:
-                last = min(first + budget, count)
-                # do not cut a word in half: back off to a piece that starts a word
-                while last < count and last > first + 1 and offsets[last][0] == offsets[last - 1][1]:
-                    last -= 1
-                piece_start = start + offsets[first][0]
-                piece_end = start + offsets[last - 1][1]
-                pieces.append((piece_start, piece_end, last - first))
-                first = last
+            units = [(start + s, start + e, 1) for s, e in enc.offsets]
+            if long_word:
+                units = self._cut_long_words(text, units)
+            pieces += _split_units(units, budget)
         return pieces
+
+    def _cut_long_words(self, text: str, units: list[tuple[int, int, int]]) -> list[tuple[int, int, int]]:
+        """Each [UNK] of a word over LONG_WORD characters as windows of LONG_WORD
+        characters, each counted as the pieces it holds alone."""
+        out: list[tuple[int, int, int]] = []
+        for s, e, n in units:
+            if e - s <= LONG_WORD:
+                out.append((s, e, n))
+                continue
+            windows = [(w, min(w + LONG_WORD, e)) for w in range(s, e, LONG_WORD)]
+            counts = self.tokenizer.encode_batch([text[a:b] for a, b in windows], add_special_tokens=False)
+            out += [(a, b, max(len(c.ids), 1)) for (a, b), c in zip(windows, counts)]
+        return out
+
+
+def _split_units(units: list[tuple[int, int, int]], budget: int) -> list[tuple[int, int, int]]:
+    """Consecutive units (start, end, pieces) grouped into pieces of at most ``budget``,
+    never cutting a word in half where a word start is in reach."""
+    pieces = []
+    first = 0
+    while first < len(units):
+        last, used = first, 0
+        while last < len(units) and (last == first or used + units[last][2] <= budget):
+            used += units[last][2]
+            last += 1
+        # do not cut a word in half: back off to a unit that starts a word
+        while last < len(units) and last > first + 1 and units[last][0] == units[last - 1][1]:
+            last -= 1
+        pieces.append((units[first][0], units[last - 1][1], sum(u[2] for u in units[first:last])))
+        first = last
+    return pieces

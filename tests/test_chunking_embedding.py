@@ -37,6 +37,22 @@ def test_chunks_fit_the_model_and_point_at_exact_spans(tokenizer):
     assert chunks[0].start == 0 and chunks[-1].end == len(text.rstrip())
 
 
+@pytest.mark.parametrize("word", ["x" * 300_000, "A" * 150 + " then some text. " + "9" * 150_000])
+def test_a_huge_word_is_not_one_huge_chunk(tokenizer, word):
+    """Issue 11, item 10: a text with no whitespace became one chunk as long as itself
+    (WordPiece reads a word over 100 characters as one [UNK])."""
+    chunks = Chunker(tokenizer, max_tokens=200, overlap_tokens=40).chunk("Title", word)
+    assert len(chunks) > 100
+    covered = 0
+    for c in chunks:
+        assert word[c.start : c.end] == c.text
+        assert len(c.text) <= 2_000  # the pieces of a 200-piece budget, not the whole text
+        assert len(tokenizer.encode(c.embed_text).ids) <= 256
+        assert c.start <= covered  # nothing left out
+        covered = max(covered, c.end)
+    assert covered == len(word)
+
+
 def test_one_huge_sentence_is_cut_at_word_ends(tokenizer):
     text = "word " * 2000 + "end."
     chunks = Chunker(tokenizer, max_tokens=120, overlap_tokens=0).chunk("", text)
