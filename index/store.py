@@ -225,6 +225,11 @@ class Store:
             raise StoreError(f"cannot list collections: {short(exc)}") from None
         return self.chunks_name in names
 
+    def collection_names(self) -> list[str]:
+        """The qa collections in this store (each is two Chroma collections)."""
+        chroma = {c if isinstance(c, str) else c.name for c in self.client.list_collections()}
+        return sorted(n[3:] for n in chroma if n.startswith("qa_") and f"{n}_articles" in chroma)
+
     def stamp(self) -> dict:
         return {
             "qa_schema": SCHEMA_VERSION,
@@ -255,9 +260,10 @@ class Store:
             raise
         except Exception as exc:
             if not create:
+                others = ", ".join(self.collection_names()) or "none yet"
                 raise StoreError(
-                    f"collection {self.name!r} does not exist yet; index something first"
-                    " (qa index PATH)"
+                    f"there is no collection {self.name!r} here (collections: {others});"
+                    f" to make it, index into it: qa index -c {self.name} PATH..."
                 ) from None
             raise StoreError(f"cannot open collection {self.name!r}: {short(exc)}") from None
         if check:

@@ -13,7 +13,9 @@ __all__ = ["open_index", "open_retriever", "settings_for"]
 
 
 def open_index(settings: Settings, seed: bool = True, progress=None) -> Index:
-    idx = Index.open(settings=settings)
+    """The collection to read from. Only ``default`` is made on first use (and seeded);
+    another name must have been indexed into, so a typo is an error, not a new collection."""
+    idx = Index.open(settings=settings, create=settings.collection == "default")
     if seed:
         idx.ensure_seeded(progress=progress)
     return idx

@@ -84,8 +84,9 @@ def test_dry_run_prints_the_plan(settings, tmp_path):
     result = run_qa(["index", "--dry-run", str(folder)], settings)
     assert result.returncode == 0
     assert "would add: article-000.txt" in result.stdout
-    status = json.loads(run_qa(["status", "--json", "--collection", "other"], settings).stdout)
-    assert status["articles"] == 0
+    from index import Index
+
+    assert Index.open(settings=settings).articles() == []  # nothing written
 
 
 def test_usage_errors_are_one_line(settings):

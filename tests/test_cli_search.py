@@ -61,3 +61,16 @@ def test_batch_of_good_lines_exits_0(seeded_settings, tmp_path):
     result = run_qa(["search", "--batch", str(path)], seeded_settings)
     assert result.returncode == 0 and result.stderr == ""
     assert json.loads(result.stdout)["id"] == "q1"
+
+
+def test_a_collection_name_with_a_typo_is_an_error_not_a_new_collection(seeded_settings):
+    """Issue 11, item 10: `-c typo` on search/status silently created an empty collection."""
+    for args in (["search", "Japan"], ["status"], ["ask", "What does Japan expect?"], ["status"]):
+        result = run_qa([*args, "-c", "defualt"], seeded_settings)
+        assert result.returncode == 1, result.stderr
+        assert result.stderr == (
+            "qa: error: there is no collection 'defualt' here (collections: default);"
+            " to make it, index into it: qa index -c defualt PATH...\n"
+        )
+    assert json.loads(run_qa(["status", "--json"], seeded_settings).stdout)["articles"] == 1
+
