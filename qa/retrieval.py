@@ -134,6 +134,7 @@ class Retriever:
             raise SearchError("k must be at least 1")
         since_i, until_i = date_filter(since, "since"), date_filter(until, "until")
         as_of_i = date_filter(as_of, "as-of")
+        check_date_order(since, until, as_of)
         if as_of_i is not None:
             until_i = as_of_i if until_i is None else min(until_i, as_of_i)
         if recent is None:
@@ -287,6 +288,15 @@ def date_filter(value: str | None, name: str) -> int | None:
         return date_to_int(dt.date.fromisoformat(str(value)).isoformat())
     except ValueError:
         raise SearchError(f"--{name} must be a date like 2022-06-17, not {value!r}") from None
+
+
+def check_date_order(since, until, as_of) -> None:
+    """A --since after --until (or --as-of) leaves nothing to find: say so."""
+    start = date_filter(since, "since")
+    for value, name in ((until, "until"), (as_of, "as-of")):
+        end = date_filter(value, name)
+        if start is not None and end is not None and start > end:
+            raise SearchError(f"--since {since} is after --{name} {value}: no article can match")
 
 
 _TOKEN = re.compile(r"\w+")

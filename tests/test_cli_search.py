@@ -74,3 +74,13 @@ def test_a_collection_name_with_a_typo_is_an_error_not_a_new_collection(seeded_s
         )
     assert json.loads(run_qa(["status", "--json"], seeded_settings).stdout)["articles"] == 1
 
+
+def test_since_after_until_says_why_nothing_matches(seeded_settings):
+    for args, said in (
+        (["--since", "2022-06-10", "--until", "2022-06-01"], "--since 2022-06-10 is after --until 2022-06-01"),
+        (["--since", "2022-06-10", "--as-of", "2022-06-01"], "--since 2022-06-10 is after --as-of 2022-06-01"),
+    ):
+        for command in (["search", "Japan"], ["ask", "What does Japan expect?"]):
+            result = run_qa([*command, *args], seeded_settings)
+            assert result.returncode == 1
+            assert result.stderr == f"qa: error: {said}: no article can match\n"

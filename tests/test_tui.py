@@ -319,3 +319,17 @@ async def test_a_damaged_lexical_index_is_a_notice_in_the_app(seeded_settings):
         message = await ask(pilot, "what does Japan expect from Sochi?")
         assert message.answer.answered
         assert any(n.startswith("Note: the lexical index") and "rebuilding it" in n for n in notices(app)), notices(app)
+
+
+async def test_filters_with_since_after_until_are_refused(seeded_settings):
+    app = make_app(seeded_settings)
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(pilot)
+        await pilot.press("ctrl+f")
+        await pilot.pause()
+        app.screen.query_one("#since").value = "2022-06-10"
+        app.screen.query_one("#until").value = "2022-06-01"
+        await pilot.click("#apply")
+        await pilot.pause()
+        assert any("--since 2022-06-10 is after --until 2022-06-01" in n for n in notices(app))
+        assert app.filters.since is None

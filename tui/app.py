@@ -342,11 +342,12 @@ class ChatApp(App):
     def _set_filters(self, values: dict | None) -> None:
         if values is None:
             return
-        from qa.retrieval import SearchError, date_filter
+        from qa.retrieval import SearchError, check_date_order, date_filter
 
         try:
             for name in ("since", "until", "as_of"):
                 date_filter(values.get(name), name.replace("_", "-"))
+            check_date_order(values.get("since"), values.get("until"), values.get("as_of"))
         except SearchError as exc:
             self.notify(describe_error(exc), title="Filters not changed", severity="error", markup=False)
             return
