@@ -30,9 +30,21 @@ class SessionError(KeyError):
 
 class SessionStore:
     def __init__(self, path: Path, collection: str):
+        from index.errors import StorageError, is_damaged_database, short
+
         path.parent.mkdir(parents=True, exist_ok=True)
-        self.db = sqlite3.connect(str(path), check_same_thread=False)
-        self.db.executescript(_SCHEMA)
+        try:
+            self.db = sqlite3.connect(str(path), check_same_thread=False)
+            self.db.executescript(_SCHEMA)
+            self.db.execute("SELECT count(*) FROM chats").fetchone()
+        except sqlite3.DatabaseError as exc:
+            if not is_damaged_database(exc):
+                raise
+            # Saved chats are the user's own: never thrown away, only set aside by them.
+            raise StorageError(
+                f"the saved chats at {path} are damaged ({short(exc)}); to start afresh,"
+                f" move the file aside: mv {path} {path}.damaged"
+            ) from None
         self.collection = collection
 
     @classmethod

@@ -333,3 +333,15 @@ async def test_filters_with_since_after_until_are_refused(seeded_settings):
         await pilot.pause()
         assert any("--since 2022-06-10 is after --until 2022-06-01" in n for n in notices(app))
         assert app.filters.since is None
+
+
+async def test_damaged_saved_chats_are_a_notice_not_a_crash(seeded_settings):
+    chats = seeded_settings.data_dir / "chats.sqlite"
+    chats.write_bytes(b"not a database at all" * 100)
+    app = make_app(seeded_settings)
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(pilot)
+        text = " ".join(notices(app))
+        assert f"the saved chats at {chats} are damaged" in text and f"mv {chats} {chats}.damaged" in text
+        assert app.is_running
+    assert chats.read_bytes().startswith(b"not a database")  # not thrown away

@@ -55,7 +55,7 @@ def describe_error(exc: BaseException) -> str:
 
     exc = known_error(exc) or exc
     text = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-    return visible(text[:300])
+    return visible(text[:600])
 
 
 class ChatApp(App):
@@ -158,6 +158,7 @@ class ChatApp(App):
         try:
             assistant = self._load_assistant()
             assistant.warm_up()
+            assistant.chats()  # the saved chats open (a damaged file is said here)
         except Exception as exc:  # shown as a notice; the app keeps running
             self.post_message(self.EngineFailed(describe_error(exc)))
             return
