@@ -166,8 +166,11 @@ def remember_roots(settings: Settings, roots: list[str]) -> None:
         known = {}
     known.setdefault(settings.where, {})[settings.collection] = roots
     tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(known, indent=1), encoding="utf-8")
-    os.replace(tmp, path)
+    try:
+        tmp.write_text(json.dumps(known, indent=1), encoding="utf-8")
+        os.replace(tmp, path)
+    except OSError:
+        pass  # a copy only: the roots live in the store; the sync itself is done
 
 
 def damaged_store_message(settings: Settings, reason: str) -> str:
