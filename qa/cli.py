@@ -8,7 +8,6 @@ tracebacks. An unexpected error (a bug) says so in one line and writes its trace
 from __future__ import annotations
 
 import functools
-import json
 import logging
 import os
 import sys
