@@ -32,21 +32,22 @@ def known_error(exc: BaseException, settings=None) -> StoreError | None:
     folder and the timeout settings."""
     if isinstance(exc, StoreError):
         return exc
-    url = getattr(settings, "chroma_url", None) or "the Chroma server"
+    url = getattr(settings, "chroma_url", None)
+    server = f"the Chroma server at {url}" if url else "the Chroma server"
     httpx = sys.modules.get("httpx")  # only Chroma's HTTP client loads it
     if httpx is not None and isinstance(exc, httpx.TimeoutException):
         if isinstance(exc, (httpx.ConnectTimeout, httpx.PoolTimeout)):
             return ServerUnavailable(
-                f"could not connect to the Chroma server at {url} within {_seconds(settings, 'connect')}"
+                f"could not connect to {server} within {_seconds(settings, 'connect')}"
                 " (QA_CHROMA_CONNECT_TIMEOUT); check that it is running and reachable"
             )
         return ServerUnavailable(
-            f"the Chroma server at {url} did not answer within {_seconds(settings, 'read')} (QA_CHROMA_READ_TIMEOUT);"
+            f"{server} did not answer within {_seconds(settings, 'read')} (QA_CHROMA_READ_TIMEOUT);"
             " check that it is running and not stuck, or raise QA_CHROMA_READ_TIMEOUT"
         )
     if httpx is not None and isinstance(exc, httpx.TransportError):
         return ServerUnavailable(
-            f"lost the connection to the Chroma server at {url} ({short(exc)}); start it again"
+            f"lost the connection to {server} ({short(exc)}); start it again"
             " and run the command again (a sync cut off half way is repaired by the next one)"
         )
     text = " ".join(short(e).lower() for e in _chain(exc))
