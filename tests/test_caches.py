@@ -22,22 +22,24 @@ def garble(path, where: str) -> None:
     path.write_bytes(bytes(data))
 
 
-@pytest.mark.parametrize("where", ["header", "pages"])
-def test_a_damaged_lexical_index_rebuilds_itself(embedded_settings, tmp_path, where):
+SEARCH = ["search", "Japan Sochi expectations", "--json"]
+ASK = ["ask", "What does Japan expect from Sochi?"]
+
+
+@pytest.mark.parametrize(
+    "where, commands",
+    [("header", [SEARCH, ["index", "--rebuild"]]), ("pages", [ASK, ["index", "NEWS"], SEARCH])],
+)
+def test_a_damaged_lexical_index_rebuilds_itself(embedded_settings, tmp_path, where, commands):
     """Issue 11, item 5: search, ask, index and even --rebuild failed with 'unexpected
-    DatabaseError'."""
+    DatabaseError'. A garbled header fails on opening, garbled pages on searching."""
     settings = embedded_settings
     folder = tmp_path / "news"
     folder.mkdir()
     shutil.copy(SEED, folder / SEED.name)
     assert run_qa(["index", str(folder)], settings).returncode == 0
     path = settings.data_dir / "lexical" / f"{settings.store_key}.sqlite"
-    commands = [
-        ["search", "Japan Sochi expectations", "--json"],
-        ["ask", "What does Japan expect from Sochi?"],
-        ["index", str(folder)],
-        ["index", "--rebuild"],
-    ]
+    commands = [[str(folder) if arg == "NEWS" else arg for arg in args] for args in commands]
     for n, args in enumerate(commands):
         if args[0] == "index":
             write_corpus(folder, count=1, offset=50 + n)  # a change, so the sync writes
