@@ -37,7 +37,9 @@ def test_chunks_fit_the_model_and_point_at_exact_spans(tokenizer):
     assert chunks[0].start == 0 and chunks[-1].end == len(text.rstrip())
 
 
-@pytest.mark.parametrize("word", ["x" * 300_000, "A" * 150 + " then some text. " + "9" * 150_000])
+@pytest.mark.parametrize(
+    "word", ["x" * 300_000, "A" * 150 + " then some text. " + "9" * 150_000], ids=["letters", "word-text-digits"]
+)
 def test_a_huge_word_is_not_one_huge_chunk(tokenizer, word):
     """Issue 11, item 10: a text with no whitespace became one chunk as long as itself
     (WordPiece reads a word over 100 characters as one [UNK])."""

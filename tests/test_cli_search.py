@@ -65,22 +65,21 @@ def test_batch_of_good_lines_exits_0(seeded_settings, tmp_path):
 
 def test_a_collection_name_with_a_typo_is_an_error_not_a_new_collection(seeded_settings):
     """Issue 11, item 10: `-c typo` on search/status silently created an empty collection."""
-    for args in (["search", "Japan"], ["status"], ["ask", "What does Japan expect?"], ["status"]):
+    for args in (["search", "Japan"], ["status"], ["ask", "What does Japan expect?"]):
         result = run_qa([*args, "-c", "defualt"], seeded_settings)
         assert result.returncode == 1, result.stderr
         assert result.stderr == (
             "qa: error: there is no collection 'defualt' here (collections: default);"
             " to make it, index into it: qa index -c defualt PATH...\n"
-        )
-    assert json.loads(run_qa(["status", "--json"], seeded_settings).stdout)["articles"] == 1
+        )  # the same the second and third time: the first made no collection
+    assert Index.open(settings=seeded_settings).store.collection_names() == ["default"]
 
 
 def test_since_after_until_says_why_nothing_matches(seeded_settings):
-    for args, said in (
-        (["--since", "2022-06-10", "--until", "2022-06-01"], "--since 2022-06-10 is after --until 2022-06-01"),
-        (["--since", "2022-06-10", "--as-of", "2022-06-01"], "--since 2022-06-10 is after --as-of 2022-06-01"),
+    for command, args, said in (
+        (["search", "Japan"], ["--since", "2022-06-10", "--until", "2022-06-01"], "--since 2022-06-10 is after --until 2022-06-01"),
+        (["ask", "What does Japan expect?"], ["--since", "2022-06-10", "--as-of", "2022-06-01"], "--since 2022-06-10 is after --as-of 2022-06-01"),
     ):
-        for command in (["search", "Japan"], ["ask", "What does Japan expect?"]):
-            result = run_qa([*command, *args], seeded_settings)
-            assert result.returncode == 1
-            assert result.stderr == f"qa: error: {said}: no article can match\n"
+        result = run_qa([*command, *args], seeded_settings)
+        assert result.returncode == 1
+        assert result.stderr == f"qa: error: {said}: no article can match\n"
