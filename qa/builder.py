@@ -12,23 +12,26 @@ from index.core import settings_with as settings_for
 __all__ = ["open_index", "open_retriever", "settings_for"]
 
 
-def open_index(settings: Settings, seed: bool = True, progress=None) -> Index:
-    """The collection to read from. Only ``default`` is made on first use (and seeded);
-    another name must have been indexed into, so a typo is an error, not a new collection."""
-    idx = Index.open(settings=settings, create=settings.collection == "default")
+def open_index(settings: Settings, seed: bool = True, progress=None, create: bool = False) -> Index:
+    """The collection to read from. Only ``default`` is made on first use (and seeded),
+    unless ``create``; another name must have been indexed into, so a typo is an error,
+    not a new empty collection."""
+    idx = Index.open(settings=settings, create=create or settings.collection == "default")
     if seed:
         idx.ensure_seeded(progress=progress)
     return idx
 
 
-def open_retriever(settings: Settings, seed: bool = True):
+def open_retriever(settings: Settings, seed: bool = True, create: bool = False):
     from .retrieval import Retriever
 
-    return Retriever(open_index(settings, seed=seed))
+    return Retriever(open_index(settings, seed=seed, create=create))
 
 
-def open_assistant(settings: Settings, llm=None, seed: bool = True):
+def open_assistant(settings: Settings, llm=None, seed: bool = True, create: bool = False):
+    """``create``: the chat app makes a new collection (it says it is empty and offers to
+    sync a folder into it)."""
     from .assistant import Assistant
     from .llm import make_llm
 
-    return Assistant(open_retriever(settings, seed=seed), llm=make_llm(llm))
+    return Assistant(open_retriever(settings, seed=seed, create=create), llm=make_llm(llm))

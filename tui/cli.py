@@ -19,7 +19,7 @@ def chat_command(llm=None, settings=None):
 
     if settings is None:
         settings = make_settings()
-    ChatApp(lambda: open_assistant(settings, llm=llm)).run()
+    ChatApp(lambda: open_assistant(settings, llm=llm, create=True)).run()
 
 
 def main() -> None:
