@@ -7,6 +7,16 @@ from dataclasses import asdict, dataclass, field
 from .retrieval import Passage
 
 
+def short_prefix(short: str) -> str:
+    """How a short answer stands before the lead quote: **Buffalo Bills**: "..." [1]"""
+    return f"**{short}**: "
+
+
+def lead_line(lead: str, short: str = "") -> str:
+    """The answer's first line: the lead quote, after the short answer when there is one."""
+    return f'{short_prefix(short)}"{lead}" [1]' if short else f"{lead} [1]"
+
+
 @dataclass
 class Citation:
     n: int
@@ -33,15 +43,21 @@ class Answer:
     query: str = ""  # what was searched for (the question, resolved against the history)
     unsupported: list[str] = field(default_factory=list)  # LLM sentences no passage backs
     backend: str = "extractive"
-    short: str = ""  # the answer phrase in the lead (a name, number, date), when one stands out
+    short: str = ""  # the answer itself (a name, number, date...), read out of the lead, when sure enough
 
     @property
     def lead(self) -> str:
-        """The first sentence of the answer, without its markers."""
+        """The first sentence of the answer (the lead quote), without the short answer
+        in front of it and without its markers."""
         import re
 
         first = self.text.split("\n", 1)[0]
-        return re.sub(r"\s*\[\d+\]", "", first).strip()
+        prefix = short_prefix(self.short)
+        quoted = bool(self.short) and first.startswith(prefix)
+        if quoted:
+            first = first[len(prefix) :]
+        first = re.sub(r"\s*\[\d+\]", "", first).strip()
+        return first[1:-1] if quoted and len(first) > 1 and first[0] == first[-1] == '"' else first
 
     def to_dict(self) -> dict:
         return {

@@ -16,12 +16,18 @@ def escape_markdown(text: str) -> str:
 
 def answer_markdown(answer: Answer) -> str:
     """The answer for a Markdown view: quotes escaped, citation markers in bold."""
+    from .answer import short_prefix
+
     lines = []
-    for line in answer.text.split("\n"):
+    for n, line in enumerate(answer.text.split("\n")):
         quote = line.startswith("> ")
         body = line[2:] if quote else line
+        short = ""
+        if n == 0 and answer.short and body.startswith(short_prefix(answer.short)):
+            short = f"**{escape_markdown(answer.short)}**: "  # the answer itself, in bold
+            body = body[len(short_prefix(answer.short)) :]
         parts = re.split(r"(\[\d+\])", body)
-        rendered = "".join(f"**{p}**" if re.fullmatch(r"\[\d+\]", p) else escape_markdown(p) for p in parts)
+        rendered = short + "".join(f"**{p}**" if re.fullmatch(r"\[\d+\]", p) else escape_markdown(p) for p in parts)
         if quote and lines and lines[-1].startswith("> "):
             lines.append("")  # one blockquote per quote, not one merged paragraph
         lines.append(("> " if quote else "") + rendered)

@@ -66,6 +66,17 @@ class Candidate:
     score: float = 0.0
     dense: float = 0.0
     before: int | None = None  # article offset where the previous sentence of the passage starts
+    previous: str = ""  # that sentence's text (context for the answer model)
+    ce: float | None = None  # the answer model's score, when it ran
+
+    @property
+    def ranker_text(self) -> str:
+        return ranker_text(self.text, self.previous)
+
+    @property
+    def context_text(self) -> str:
+        """The sentence after the one before it, whatever it opens with."""
+        return ranker_text(self.text, self.previous, always=True)
 
 
 LEDE_CHARS = 400  # a sentence starting this early in its article is part of the lede
@@ -79,6 +90,22 @@ _CLOSED = ('.', '!', '?', '"', "'", "”", "’", ")")
 def refers_back(sentence: str) -> bool:
     """Does it open with a reference to something named earlier ("The show...", "It...")?"""
     return bool(_ANAPHOR.match(sentence))
+
+
+CONTEXT_WORDS = 40
+
+
+def ranker_text(sentence: str, previous: str = "", always: bool = False) -> str:
+    """What the answer model reads for a sentence: the sentence, preceded by the one
+    before it when it refers back to it (so "He said..." knows who "he" is), or
+    ``always``."""
+    sentence = " ".join(sentence.split())
+    if previous.strip() and (always or refers_back(sentence)):
+        # the end of a long previous sentence is enough context, and leaves the model's
+        # budget of word pieces to the sentence itself
+        words = previous.split()[-CONTEXT_WORDS:]
+        return f"{' '.join(words)} {sentence}"
+    return sentence
 
 
 _YES_NO = re.compile(
@@ -163,20 +190,74 @@ def candidates(passages: list[Passage]) -> list[Candidate]:
     seen: set[str] = set()
     out: list[Candidate] = []
     for n, p in enumerate(passages):
-        spans = p.sentences or [(p.start, p.end)]
-        previous = None
-        for s, e in spans:
-            if s < p.start or e > p.end:
-                continue
-            text = p.text[s - p.start : e - p.start]
-            words = len(text.split())
-            key = " ".join(text.split()).lower()
-            before, previous = previous, s
-            if words < 4 or words > 90 or key in seen:
-                continue
-            seen.add(key)
-            out.append(Candidate(n, s, e, text, before=before))
+        for c in passage_sentences(p, n):
+            key = " ".join(c.text.split()).lower()
+            if key not in seen:
+                seen.add(key)
+                out.append(c)
     return out
+
+
+def passage_sentences(p: Passage, n: int = 0) -> list[Candidate]:
+    """The sentences of one passage (4-90 words) as candidates of passage number ``n``."""
+    spans = p.sentences or [(p.start, p.end)]
+    out: list[Candidate] = []
+    previous = None
+    for s, e in spans:
+        if s < p.start or e > p.end:
+            continue
+        text = p.text[s - p.start : e - p.start]
+        before, previous = previous, s
+        if not 4 <= len(text.split()) <= 90:
+            continue
+        prior = p.text[before - p.start : s - p.start] if before is not None else ""
+        out.append(Candidate(n, s, e, text, before=before, previous=prior))
+    return out
+
+
+# The cheap features of a sentence, in this order (columns of ``cheap_features``).
+CHEAP_FEATURES = ("lexical", "cue", "novelty", "lede", "heading", "rank", "anaphor")
+
+
+def cheap_features(question: str, cands: list[Candidate], context: str = "") -> np.ndarray:
+    """One row per candidate: how many of the question's content words it holds (words
+    carried over from earlier turns, ``context``, count half), whether it holds the kind
+    of thing asked for, how much of it is new, whether it opens its article, whether it
+    is a heading, its passage's rank (1, 1/2, 1/3...), whether it refers back."""
+    q_terms = {_stem(w) for w in content_words(question)}
+    c_terms = {_stem(w) for w in content_words(context)} - q_terms
+    total = len(q_terms) + 0.5 * len(c_terms)
+    kind = question_kind(question)
+    rows = np.zeros((len(cands), len(CHEAP_FEATURES)), dtype=np.float32)
+    for i, c in enumerate(cands):
+        s_terms = {_stem(w) for w in content_words(c.text)}
+        own = len(q_terms & s_terms)
+        # Carried words refine among sentences about the question's own subject; alone
+        # they would pull the answer back to the previous turn.
+        carried = 0.5 * len(c_terms & s_terms) if own or not q_terms else 0.0
+        rows[i] = (
+            (own + carried) / total if total else 0.0,
+            _has_cue(kind, c.text, question),
+            len(s_terms - q_terms) / len(s_terms) if s_terms else 0.0,
+            c.start < LEDE_CHARS,
+            is_heading(c.text),
+            1 / (1 + c.passage),
+            refers_back(c.text),
+        )
+    return rows
+
+
+def hand_score(features: np.ndarray, weights: ScoreWeights) -> np.ndarray:
+    """The hand-set mix of the cheap features (the dense similarity is added apart)."""
+    lexical, cue, novelty, lede, heading, rank, _ = features.T
+    return (
+        weights.lexical * lexical
+        + weights.cue * cue
+        + weights.rank * rank
+        + weights.novelty * novelty
+        + weights.lede * lede
+        - weights.heading * heading
+    )
 
 
 def score_sentences(
@@ -188,32 +269,14 @@ def score_sentences(
     embed_top: int = 16,
     context: str = "",
 ) -> list[Candidate]:
-    """Rank sentences. Only the ``embed_top`` best by the cheap features are embedded:
-    sentence embeddings are most of an answer's cost. ``context`` holds words carried
-    over from earlier turns: they count half as much as the question's own words."""
+    """Rank sentences by the hand-set weights. Only the ``embed_top`` best by the cheap
+    features are embedded: sentence embeddings are most of an answer's cost. ``context``
+    holds words carried over from earlier turns: they count half as much as the
+    question's own words."""
     if not cands:
         return []
-    q_terms = {_stem(w) for w in content_words(question)}
-    c_terms = {_stem(w) for w in content_words(context)} - q_terms
-    total = len(q_terms) + 0.5 * len(c_terms)
-    kind = question_kind(question)
-    for c in cands:
-        s_terms = {_stem(w) for w in content_words(c.text)}
-        own = len(q_terms & s_terms)
-        # Carried words refine among sentences about the question's own subject; alone
-        # they would pull the answer back to the previous turn.
-        carried = 0.5 * len(c_terms & s_terms) if own or not q_terms else 0.0
-        lexical = (own + carried) / total if total else 0.0
-        cue = 1.0 if _has_cue(kind, c.text, question) else 0.0
-        novelty = len(s_terms - q_terms) / len(s_terms) if s_terms else 0.0
-        c.score = (
-            weights.lexical * lexical
-            + weights.cue * cue
-            + weights.rank / (1 + c.passage)
-            + weights.novelty * novelty
-            + weights.lede * (c.start < LEDE_CHARS)
-            - weights.heading * is_heading(c.text)
-        )
+    for c, score in zip(cands, hand_score(cheap_features(question, cands, context), weights)):
+        c.score = float(score)
     shortlist = sorted(cands, key=lambda c: -c.score)[:embed_top]
     vectors = embedder.embed([" ".join(c.text.split()) for c in shortlist])
     for c, d in zip(shortlist, vectors @ query_vector):
@@ -222,11 +285,14 @@ def score_sentences(
     return sorted(shortlist, key=lambda c: -c.score)
 
 
-def pick_support(ranked: list[Candidate], lead: Candidate, limit: int = 2) -> list[Candidate]:
-    """Up to ``limit`` more sentences close in score to the lead, not next to each other."""
+def pick_support(
+    ranked: list[Candidate], lead: Candidate, limit: int = 2, margin: float = 0.25, floor: float = float("-inf")
+) -> list[Candidate]:
+    """Up to ``limit`` more sentences within ``margin`` of the lead's score and above
+    ``floor``, not next to each other."""
     chosen: list[Candidate] = []
     for c in ranked[1:]:
-        if len(chosen) == limit or c.score < lead.score - 0.25:
+        if len(chosen) == limit or c.score < lead.score - margin or c.score < floor:
             break
         if any(c.start < x.end + 5 and x.start < c.end + 5 for x in [lead, *chosen]):
             continue  # the same or a neighbouring span
