@@ -9,13 +9,14 @@ from typing import Callable, Iterator
 
 from index import Index, Settings
 
-from .answer import Answer, Citation
+from .answer import Answer, Citation, lead_line
 from .extractive import (
     Candidate,
     ScoreWeights,
     asked_part,
     candidates,
     content_words,
+    is_yes_no,
     pick_support,
     score_sentences,
     short_answer,
@@ -25,6 +26,7 @@ from .retrieval import Passage, Retriever
 
 PASSAGES = 6  # passages an answer is drawn from
 PER_ARTICLE = 2  # of which at most this many from one article
+SUPPORT_MARGIN = 0.25  # supporting quotes: within this much of the lead's probability
 
 
 @dataclass
@@ -90,10 +92,15 @@ _WORD_CASED = re.compile(r"[^\W_]+(?:['’][^\W_]+)?")
 
 
 class Assistant:
-    def __init__(self, retriever: Retriever, llm=None, weights: ScoreWeights | None = None):
+    def __init__(
+        self, retriever: Retriever, llm=None, weights: ScoreWeights | None = None, answer_model: bool = True
+    ):
+        """``answer_model``: pick and judge sentences with the trained answer model
+        (qa/ranker.py); False falls back to the hand-set ``weights`` alone."""
         self.retriever = retriever
         self.llm = llm
         self.weights = weights or ScoreWeights()
+        self.answer_model = answer_model
 
     @classmethod
     def open(
@@ -124,13 +131,16 @@ class Assistant:
         history: list[dict] | None = None,
         filters: Filters | None = None,
         on_token: Callable[[str], None] | None = None,
+        rerank: bool | None = None,
     ) -> Answer:
-        """Answer from the articles. ``on_token`` receives streamed text (LLM backends)."""
+        """Answer from the articles. ``on_token`` receives streamed text (LLM backends).
+        ``rerank``: rescore the retrieved passages with the answer model (default: the
+        retriever's setting, on)."""
         if not question or not question.strip():
             raise AnswerError("the question is empty")
         query = condense(question.strip(), history)
         passages = self.retriever.search(
-            query, k=PASSAGES, per_article=PER_ARTICLE, **(filters or Filters()).as_kwargs()
+            query, k=PASSAGES, per_article=PER_ARTICLE, rerank=rerank, **(filters or Filters()).as_kwargs()
         )
         if self.llm is not None:
             from .llm import answer_with_llm
@@ -143,28 +153,58 @@ class Assistant:
     def _extractive(self, question: str, query: str, passages: list[Passage]) -> Answer:
         if not passages:
             return Answer(question, "I found nothing in the articles about this.", answered=False, query=query)
-        embedder = self.retriever.embedder
         carried = query[len(question.strip()) :] if query.startswith(question.strip()) else ""
+        # The model learned wh-questions (news quizzes, SQuAD); a yes/no question keeps the
+        # hand-set scorer and its stricter bar (a quote that only shares the topic neither
+        # confirms nor denies).
+        use_model = self.answer_model and not is_yes_no(question)
+        if use_model:
+            ranker = self.retriever.ranker
+            ranked = ranker.rank_sentences(
+                question, query, passages, carried, self.weights, self._dense_fn(question, query, carried)
+            )
+            bar, margin = ranker.refuse_below, SUPPORT_MARGIN
+        else:
+            ranked = score_sentences(
+                question, self.question_vector(question, query, carried), candidates(passages),
+                self.retriever.embedder, self.weights, context=carried,
+            )
+            bar, margin = self.weights.threshold(question), 0.25
+        if not ranked or ranked[0].score < bar:
+            return self._refusal(question, query, passages, ranked)
+        lead = with_context(ranked[0], passages)
+        support = pick_support(ranked, lead, margin=margin, floor=bar if use_model else float("-inf"))
+        cited = [lead, *support]
+        citations = [self._citation(n, c, passages) for n, c in enumerate(cited, start=1)]
+        lead_text = _clean(lead.text)
+        short = self.retriever.ranker.short_answer(question, lead_text) if use_model else ""
+        lines = [lead_line(lead_text, short)]
+        if support:
+            lines.append("")
+            lines += [f"> {_clean(c.text)} [{n}]" for n, c in enumerate(support, start=2)]
+        answer = Answer(question, "\n".join(lines), citations, True, passages, query)
+        answer.short = short if use_model else short_answer(question, lead.text)
+        return answer
+
+    def question_vector(self, question: str, query: str, carried: str):
+        """The query's embedding; for a question that opens with a premise, mixed half and
+        half with the embedding of the sentence that asks."""
         vector = self.retriever.query_vector(query)
         asked = asked_part(question)
         if asked != question.strip() and self.weights.asked:
             # linear: the mix of the two similarities is the similarity to the mixed vector
             share = self.weights.asked
-            vector = (1 - share) * vector + share * embedder.embed_query(f"{asked}{carried}")
-        ranked = score_sentences(question, vector, candidates(passages), embedder, self.weights, context=carried)
-        if not ranked or ranked[0].score < self.weights.threshold(question):
-            return self._refusal(question, query, passages, ranked)
-        lead = with_context(ranked[0], passages)
-        support = pick_support(ranked, lead)
-        cited = [lead, *support]
-        citations = [self._citation(n, c, passages) for n, c in enumerate(cited, start=1)]
-        lines = [f"{_clean(lead.text)} [1]"]
-        if support:
-            lines.append("")
-            lines += [f"> {_clean(c.text)} [{n}]" for n, c in enumerate(support, start=2)]
-        answer = Answer(question, "\n".join(lines), citations, True, passages, query)
-        answer.short = short_answer(question, lead.text)
-        return answer
+            vector = (1 - share) * vector + share * self.retriever.embedder.embed_query(f"{asked}{carried}")
+        return vector
+
+    def _dense_fn(self, question: str, query: str, carried: str):
+        embedder = self.retriever.embedder
+
+        def dense(cands: list[Candidate]):
+            vectors = embedder.embed([" ".join(c.text.split()) for c in cands])
+            return vectors @ self.question_vector(question, query, carried)
+
+        return dense
 
     def _refusal(self, question, query, passages, ranked: list[Candidate]) -> Answer:
         nearest = ranked[:2]

@@ -60,10 +60,12 @@ def friendly_errors(func):
         from index import ArticleNotFound, known_error
         from index.embedding import EmbeddingError
 
+        from .ranker import RankerError
+
         notes_to_stderr()
         try:
             return func(*args, **kwargs)
-        except (EmbeddingError, ArticleNotFound) as exc:
+        except (EmbeddingError, ArticleNotFound, RankerError) as exc:
             fail(str(exc))
         except KeyboardInterrupt:
             fail("interrupted", 130)
@@ -233,11 +235,12 @@ def status_command(as_json=False, settings=None):
 @click.option("--source", "sources", multiple=True, help="Only this source (repeatable).")
 @click.option("--as-of", "as_of", help="Search as if on this day: later articles are left out, \"recent\" counts from it.")
 @click.option("--recent/--no-recent", default=None, help="Prefer newer articles [default: when the wording asks, e.g. \"this week\"].")
+@click.option("--rerank/--no-rerank", default=None, help="Rescore the top passages with the answer model [default: as shipped].")
 @click.option("--batch", type=click.File("rb"), help='JSONL of {"id", "question"[, "as_of"]}; one JSON line out per query.')
 @click.option("--json", "as_json", is_flag=True, help='Print {"query", "passages": [...]}.')
 @store_options
 @friendly_errors
-def search_command(query, k, since, until, sources, as_of, recent, batch, as_json, settings):
+def search_command(query, k, since, until, sources, as_of, recent, rerank, batch, as_json, settings):
     """Find the passages that best match QUERY (hybrid dense + BM25)."""
     from .builder import open_retriever
     from .retrieval import SearchError
@@ -247,6 +250,7 @@ def search_command(query, k, since, until, sources, as_of, recent, batch, as_jso
     retriever = open_retriever(settings)
     filters = {
         "k": k, "since": since, "until": until, "sources": list(sources) or None, "as_of": as_of, "recent": recent,
+        "rerank": rerank,
     }
     try:
         if batch:
@@ -306,11 +310,12 @@ def run_batch(retriever, handle, filters) -> int:
 @click.option("--source", "sources", multiple=True, help="Only this source (repeatable).")
 @click.option("--as-of", "as_of", help="Search as if on this day: later articles are left out, \"recent\" counts from it.")
 @click.option("--recent/--no-recent", default=None, help="Prefer newer articles [default: when the wording asks, e.g. \"this week\"].")
+@click.option("--rerank/--no-rerank", default=None, help="Rescore the retrieved passages with the answer model [default: as shipped].")
 @click.option("--llm", "llm", envvar="QA_LLM", help="URL of an OpenAI-compatible server, ollama:MODEL or gguf:PATH.")
 @click.option("--json", "as_json", is_flag=True, help="Print the Answer as JSON.")
 @store_options
 @friendly_errors
-def ask_command(question, since, until, sources, as_of, recent, llm, as_json, settings):
+def ask_command(question, since, until, sources, as_of, recent, rerank, llm, as_json, settings):
     """Answer QUESTION from the articles, citing the passages."""
     from .assistant import AnswerError, Filters
     from .builder import open_assistant
@@ -320,7 +325,9 @@ def ask_command(question, since, until, sources, as_of, recent, llm, as_json, se
     try:
         assistant = open_assistant(settings, llm=llm)
         stream = None if as_json or not llm else (lambda t: click.echo(visible(t, newlines=True), nl=False))
-        answer = assistant.ask(question, filters=Filters(list(sources) or None, since, until, as_of, recent), on_token=stream)
+        answer = assistant.ask(
+            question, filters=Filters(list(sources) or None, since, until, as_of, recent), on_token=stream, rerank=rerank
+        )
     except (AnswerError, SearchError, LLMError) as exc:
         fail(str(exc))
     if as_json:

@@ -15,6 +15,7 @@ from index.article import date_to_int, int_to_date, normalize_date
 from index.lexical import DEEPER  # a filtered search first looks this many times deeper, unfiltered
 
 CANDIDATES = 50  # taken from each retriever before fusion
+RERANK_HEAD = 24  # fused passages the answer model rescores before the top k
 RRF_K = 60
 HALF_LIFE_DAYS = 7.0  # of the freshness bonus: a news week
 
@@ -62,9 +63,14 @@ class SearchError(ValueError):
 
 
 class Retriever:
-    def __init__(self, index: Index, weights: Weights | None = None):
+    def __init__(self, index: Index, weights: Weights | None = None, rerank: bool | None = None, ranker=None):
+        """``rerank``: rescore the fused head with the answer model (qa/ranker.py); None
+        follows the shipped model, which turns it on only where its validation showed a
+        gain. ``ranker``: an ``AnswerRanker`` to use instead of the shipped one."""
         self.index = index
         self.weights = weights or Weights()
+        self.rerank = rerank
+        self._ranker = ranker
         self._generation = None
         self._count = 0  # chunks in the collection, read when the generation moves
         self._last_query: tuple[str | None, object] = (None, None)
@@ -89,6 +95,15 @@ class Retriever:
     def embedder(self):
         return self.index.embedder
 
+    @property
+    def ranker(self):
+        """The answer model, loaded on first use (shared with the ``Assistant``)."""
+        if self._ranker is None:
+            from .ranker import AnswerRanker
+
+            self._ranker = AnswerRanker()
+        return self._ranker
+
     def query_vector(self, query: str):
         """The query's embedding; the last one is kept, since the answerer needs it too."""
         if self._last_query[0] != query:
@@ -98,6 +113,7 @@ class Retriever:
     def warm_up(self) -> None:
         """Load the model and open the indexes now rather than on the first question."""
         self.index.embedder.load()
+        self.ranker.load()  # the answerer needs it whether or not search reranks
         self._refresh()
 
     def _refresh(self) -> None:
@@ -123,11 +139,13 @@ class Retriever:
         per_article: int | None = None,
         as_of: str | None = None,
         recent: bool | None = None,
+        rerank: bool | None = None,
     ) -> list[Passage]:
         """``as_of``: search as if on that day (YYYY-MM-DD): later articles are left out and
         "recent" is measured from it (default: from the newest article found).
         ``recent``: prefer newer articles; None decides from the query's wording ("this
-        week", "recently", "latest"...)."""
+        week", "recently", "latest"...). ``rerank``: rescore the fused top passages with
+        the answer model (default: the retriever's setting, on)."""
         if not query or not query.strip():
             raise SearchError("the query is empty")
         if k < 1:
@@ -148,7 +166,19 @@ class Retriever:
         dense = self._dense(query, sources, since_i, until_i, article_ids)
         fused = self._fuse(dense, [cid for cid, _ in lexical.result()])
         fresh = (as_of_i or "newest") if recent and self.weights.recency else None
-        return self._passages(fused, k, per_article or self.weights.per_article, fresh)
+        cap = per_article or self.weights.per_article
+        if not self.reranks(rerank):
+            return self._passages(fused, k, cap, fresh)
+        head = self._passages(fused, max(RERANK_HEAD, k), max(cap, 2), fresh)
+        return capped(self.ranker.rerank(query, head), k, cap)
+
+    def reranks(self, rerank: bool | None = None) -> bool:
+        """Whether a search reranks: the call's choice, else the retriever's, else the
+        shipped model's."""
+        for choice in (rerank, self.rerank):
+            if choice is not None:
+                return bool(choice)
+        return self.ranker.rerank_by_default
 
     def _background(self) -> ThreadPoolExecutor:
         if self._pool is None:
@@ -245,6 +275,22 @@ class Retriever:
         from .llamaindex import PassageRetriever
 
         return PassageRetriever(self, k=k, **filters)
+
+
+def capped(passages: list[Passage], k: int, cap: int) -> list[Passage]:
+    """The first ``k`` with at most ``cap`` of one article; over the cap only to reach k."""
+    out: list[Passage] = []
+    overflow: list[Passage] = []
+    per_article: dict[str, int] = {}
+    for p in passages:
+        if per_article.get(p.article_id, 0) >= cap:
+            overflow.append(p)
+            continue
+        per_article[p.article_id] = per_article.get(p.article_id, 0) + 1
+        out.append(p)
+        if len(out) == k:
+            return out
+    return out + overflow[: k - len(out)]
 
 
 def to_passage(chunk_id: str, doc: str, meta: dict, score: float) -> Passage:

@@ -221,3 +221,49 @@ def test_gguf_spec_without_a_model_file(tmp_path):
         make_llm(f"gguf:{tmp_path / 'missing.gguf'}")
     with pytest.raises(LLMError, match="needs the model file's path"):
         make_llm("gguf:")
+
+
+# -- the answer model: the short answer, the rerank switch ---------------------------------
+
+
+def _hamlin(settings, tmp_path) -> Assistant:
+    folder = tmp_path / "news"
+    folder.mkdir()
+    (folder / "hamlin.md").write_text(
+        "---\ntitle: Hamlin leaves hospital\ndate: 2023-01-09\n---\n"
+        "Damar Hamlin, a safety for the Buffalo Bills, walked out of the hospital in Cincinnati on Monday. "
+        "Doctors said his recovery had been remarkable. The team said he would continue his rehabilitation at home.\n"
+    )
+    idx = Index.open(settings=settings)
+    assert not idx.sync([folder]).failed
+    return Assistant(Retriever(idx))
+
+
+def test_a_sure_short_answer_leads_and_an_unsure_one_is_left_out(embedded_settings, tmp_path):
+    assistant = _hamlin(embedded_settings, tmp_path)
+    team = assistant.ask("Which team does Damar Hamlin play for?")
+    assert team.short == "Buffalo Bills"
+    assert team.text.startswith('**Buffalo Bills**: "Damar Hamlin, a safety for the Buffalo Bills')
+    assert team.lead.startswith("Damar Hamlin, a safety") and team.citations[0].quote == team.lead
+    assert_citations_exact(assistant, team)
+    # the reader's best guess for "when" is a place, and it is not sure of it: no short answer
+    when = assistant.ask("When did Damar Hamlin leave the hospital?")
+    assert when.answered and when.short == "" and not when.text.startswith("**")
+
+
+def test_rerank_can_be_switched_per_call_and_from_the_cli(assistant, embedded_settings):
+    retriever = assistant.retriever
+    query = "What does Japan expect from Sochi?"
+    fused = retriever.search(query, k=4, rerank=False)
+    reranked = retriever.search(query, k=4, rerank=True)
+    assert {p.chunk_id for p in fused} <= {p.chunk_id for p in retriever.search(query, k=24, rerank=False)}
+    assert [p.score for p in reranked] == sorted((p.score for p in reranked), reverse=True)
+    assert max(p.score for p in fused) < 0.1 < max(abs(p.score) for p in reranked)  # RRF scale vs logits
+    default = retriever.search(query, k=4)
+    assert [p.chunk_id for p in default] == [p.chunk_id for p in (reranked if retriever.reranks() else fused)]
+    for flag, expected in (("--rerank", reranked), ("--no-rerank", fused)):
+        out = run_qa(["search", "--json", "-k", "4", flag, query], embedded_settings)
+        assert out.returncode == 0, out.stderr
+        assert [p["chunk_id"] for p in json.loads(out.stdout)["passages"]] == [p.chunk_id for p in expected]
+    answer = json.loads(run_qa(["ask", "--json", "--no-rerank", query], embedded_settings).stdout)
+    assert "short" in answer and answer["answered"]

@@ -1,0 +1,82 @@
+"""The answer model shipped in qa/models/: it loads with onnxruntime alone, tells an
+answering sentence from a non-answer, reads a short answer, and its weights load."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from qa.ranker import RANKER_FILE, SPAN_FILE, AnswerRanker, CrossEncoderOnnx, RankerError, SpanReader, load_combiner
+
+# Sentences written for this test (not from any eval set).
+HAMLIN = "Damar Hamlin, a safety for the Buffalo Bills, walked out of the hospital in Cincinnati on Monday."
+WEATHER = "The weather in Cincinnati was cold and grey on Monday, with light snow in the evening."
+
+
+def test_shipped_files_are_small_enough_to_ship():
+    for path in (RANKER_FILE, SPAN_FILE):
+        assert path.is_file(), f"{path} is missing"
+        assert path.stat().st_size <= 25 * 2**20
+
+
+def test_ranks_the_answer_above_a_sentence_on_the_same_topic():
+    model = CrossEncoderOnnx()
+    question = "Which team does Damar Hamlin play for?"
+    answer, other = model.score([(question, HAMLIN), (question, WEATHER)])
+    assert answer > other + 2  # logits: a clear margin, not a coin toss
+    # the scores are cached per pair, and the cache gives the same numbers
+    assert list(model.score([(question, WEATHER), (question, HAMLIN)])) == [other, answer]
+
+
+def test_reads_the_short_answer_verbatim_out_of_the_sentence():
+    span, confidence = SpanReader().read("Which team does Damar Hamlin play for?", HAMLIN)
+    assert span == "Buffalo Bills" and 0 < confidence <= 1
+    span, _ = SpanReader().read("Where was the hospital?", HAMLIN)
+    assert span == "Cincinnati"
+
+
+def test_weights_load_and_name_known_features():
+    ranker = AnswerRanker()
+    assert 0 < ranker.refuse_below < 1
+    assert "ce" in ranker.sentence.features and "ce_best" in ranker.passage.features
+    assert load_combiner()["model"] == RANKER_FILE.name
+
+
+def test_a_damaged_model_file_is_a_clear_error(tmp_path):
+    broken = tmp_path / "answer-ranker.onnx"
+    broken.write_bytes(b"not a model")
+    with pytest.raises(RankerError, match="cannot be loaded"):
+        CrossEncoderOnnx(broken).score([("q", "t")])
+    with pytest.raises(RankerError, match="missing"):
+        CrossEncoderOnnx(tmp_path / "nope.onnx").score([("q", "t")])
+
+
+def test_scoring_never_imports_torch():
+    code = (
+        "import sys; from qa.ranker import CrossEncoderOnnx, SpanReader;"
+        "CrossEncoderOnnx().score([('Who?', 'Ann did it.')]); SpanReader().read('Who?', 'Ann did it.');"
+        "print('torch' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
+
+
+# -- the short answer in front of the lead ------------------------------------------------
+
+
+def test_short_answer_stands_before_the_lead_and_lead_stays_the_quote():
+    from qa.answer import Answer, lead_line
+    from qa.export import answer_markdown
+
+    lead = "The 24-year-old *Buffalo* Bills player has shown [remarkable] improvement."
+    answer = Answer("Which team?", lead_line(lead, "Buffalo Bills") + "\n\n> More. [2]", short="Buffalo Bills")
+    assert answer.text.startswith('**Buffalo Bills**: "The 24-year-old') and answer.text.split("\n")[0].endswith('." [1]')
+    assert answer.lead == lead
+    markdown = answer_markdown(answer)
+    # the short answer is bold; the article's own asterisks and brackets stay literal
+    assert markdown.startswith("**Buffalo Bills**: ") and "\\*Buffalo\\*" in markdown and "\\[remarkable\\]" in markdown
+    tricky = Answer("Q?", lead_line("It was [link](http://x) time.", "[link](http://x)"), short="[link](http://x)")
+    assert "](http" not in answer_markdown(tricky).replace("\\](http", "")
+    assert Answer("Q?", lead_line("Plain lead.")).lead == "Plain lead."
