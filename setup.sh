@@ -7,7 +7,7 @@ cd "$(dirname "$0")"
 extras=""
 case "${1:-}" in
   --test) extras="[test,llm]" ;;
-  --bench) extras="[test,llm,bench]" ;;
+  --bench) extras="[test,llm,bench,train]" ;;
 esac
 python3 -m venv .venv
 .venv/bin/pip install -q --upgrade pip

@@ -1,5 +1,8 @@
-"""Answer quality and speed on an eval set, with the baseline "first sentence of the top
-BM25 passage", and optional sweeps of the sentence-scoring weights.
+"""Answer quality and speed on an eval set, side by side in one run: the answerer with
+the trained answer model (qa/ranker.py: passages reranked, lead picked and refusals
+judged by the model), the same without the rerank, the hand-set answerer it replaced
+(no model at all), and the baseline "first sentence of the top BM25 passage"; plus the
+article recall of search with and without the rerank.
 
     .venv/bin/python tests/bench/bench_answers.py ../shared/eval/realtimeqa-dev \\
         --data-dir /work/bench-data/rtqa --collection rtqa [--sweep] [--limit N]
@@ -25,7 +28,7 @@ sys.path.insert(0, str(ROOT))
 from index import Index, Settings  # noqa: E402
 from qa.answer_eval import contains, normalize, score_answers, token_f1  # noqa: E402
 from qa.assistant import Assistant  # noqa: E402
-from qa.evaluation import corpus_path, eval_collection_name, load_questions  # noqa: E402
+from qa.evaluation import corpus_path, eval_collection_name, evaluate_retriever, load_questions  # noqa: E402
 from qa.extractive import ScoreWeights  # noqa: E402
 from qa.retrieval import Retriever, Weights  # noqa: E402
 
@@ -35,7 +38,7 @@ def bm25_first_sentence(assistant: Assistant, questions, dated: bool = False) ->
     articles published by the question's date)."""
     from index.chunking import sentence_spans
 
-    lexical_only = Retriever(assistant.index, Weights(dense=0.0, lexical=1.0))
+    lexical_only = Retriever(assistant.index, Weights(dense=0.0, lexical=1.0), rerank=False)
     in_lead = f1 = 0.0
     n = 0
     for q in questions:
@@ -73,8 +76,11 @@ def main() -> None:
     parser.add_argument("--data-dir", type=Path, required=True)
     parser.add_argument("--collection")
     parser.add_argument("--limit", type=int)
-    parser.add_argument("--sweep", action="store_true", help="also try other scoring weights")
+    parser.add_argument("--sweep", action="store_true", help="also try other hand-set scoring weights")
     parser.add_argument("--no-history", action="store_true", help="ask the last turn alone")
+    parser.add_argument("--weights", type=Path, help="answer-ranker.json to use (default: the shipped one)")
+    parser.add_argument("--model", type=Path, help="answer-ranker.onnx to use (default: the shipped one)")
+    parser.add_argument("--xquad-split", choices=["train", "heldout"], help="only the questions of that half of xquad's articles")
     parser.add_argument("--no-dates", action="store_true", help="ignore the questions' dates (default: ask as of each)")
     args = parser.parse_args()
 
@@ -85,20 +91,43 @@ def main() -> None:
     )
     idx = Index.open(settings=settings)
     idx.sync([corpus_path(args.eval_set)])
-    questions = load_questions(args.eval_set)[: args.limit] if args.limit else load_questions(args.eval_set)
-    retriever = Retriever(idx)
+    questions = load_questions(args.eval_set)
+    if args.xquad_split:  # the answer model trained on one half of the articles (answer_data.py)
+        sys.path.insert(0, str(Path(__file__).resolve().parent))
+        from answer_data import xquad_split
+
+        questions = [q for q in questions if xquad_split(q.gold_articles[0]) == args.xquad_split]
+    questions = questions[: args.limit] if args.limit else questions
+    from qa.ranker import AnswerRanker, CrossEncoderOnnx, load_combiner
+
+    spec = load_combiner(args.weights) if args.weights else load_combiner()
+    model = CrossEncoderOnnx(args.model, max_length=int(spec.get("max_length", 160))) if args.model else None
+    retriever = Retriever(idx, rerank=True, ranker=AnswerRanker(model=model, spec=spec))
     retriever.warm_up()
+    plain = Retriever(idx, rerank=False, ranker=retriever.ranker)
+    shipped = "reranked" if retriever.ranker.rerank_by_default else "no rerank"
     rows = []
-    base = ScoreWeights()
-    variants = [("default", base)]
+    variants = [
+        ("answer model, reranked", Assistant(retriever)),
+        ("answer model, no rerank", Assistant(plain)),
+        ("hand-set weights, no model (the previous answerer)", Assistant(plain, answer_model=False)),
+    ]
+    variants = [(f"{name} (default)" if name.endswith(shipped) else name, a) for name, a in variants]
     if args.sweep:
+        base = ScoreWeights()
         for lex, cue, rank in itertools.product([0.2, 0.35, 0.6], [0.0, 0.15, 0.3], [0.0, 0.1]):
-            variants.append((f"lex={lex} cue={cue} rank={rank}", replace(base, lexical=lex, cue=cue, rank=rank)))
-    for name, weights in variants:
-        assistant = Assistant(retriever, weights=weights)
+            weights = replace(base, lexical=lex, cue=cue, rank=rank)
+            variants.append((f"hand-set lex={lex} cue={cue} rank={rank}", Assistant(plain, weights=weights, answer_model=False)))
+    for name, assistant in variants:
         scores = score_answers(assistant, questions, use_history=not args.no_history, use_dates=not args.no_dates)
         rows.append((name, scores.to_dict()))
         print(name, scores.to_dict(), flush=True)
+    if any(q.gold_articles for q in questions):
+        print("| search | R@1 | R@5 | R@10 | MRR@10 | p50 ms |")
+        print("|---|---|---|---|---|---|")
+        for name, r in (("reranked", retriever), ("fused, no rerank", plain)):
+            got = evaluate_retriever(r, questions, use_history=not args.no_history, use_dates=not args.no_dates).to_dict()
+            print(f"| {name} | {got['recall_at_1']} | {got['recall_at_5']} | {got['recall_at_10']} | {got['mrr_at_10']} | {round(got['p50_ms'], 1)} |", flush=True)
     dated = not args.no_dates and any(q.date for q in questions)
     baseline = bm25_first_sentence(Assistant(retriever), questions, dated=dated)
     print("| system | gold in lead | EM (short) | F1 (short) | F1 (lead) | citations valid | refusal P | refusal R | refusal F1 | refused | p50 ms |")

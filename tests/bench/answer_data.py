@@ -1,0 +1,330 @@
+"""Training and validation data for the answer model (see train_answer_model.py).
+
+Pairs are (question, sentence text as the ranker sees it): the sentence alone, or with
+the sentence before it when it opens with a reference back ("He said...").
+
+realtimeqa-2023-24: the sentences of all of a question's search results.
+  positives: the source's evidence sentence, and result sentences that hold an answer
+             string *and* share a content word with the question (the answer string alone
+             also marks incidental mentions; those are left out of both classes);
+  negatives: the sentences today's scorer ranks highest, sentences that only repeat the
+             question (high overlap, nothing new), a few random ones, and the best
+             matches from articles of weeks before the question's (the pile does not hold
+             the answer yet: unanswerable pairs).
+xquad-en: split by article; positives hold the answer span, negatives as above.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import random
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from index.chunking import sentence_spans
+from qa.answer_eval import contains
+from qa.extractive import LEDE_CHARS, ScoreWeights, _has_cue, _stem, content_words, is_heading, question_kind, ranker_text
+
+
+@dataclass
+class Sentence:
+    article: str
+    start: int
+    end: int
+    text: str  # what the ranker reads (with the previous sentence where it refers back)
+    own: str  # the sentence alone
+
+
+@dataclass
+class Item:
+    qid: str
+    question: str
+    answers: list[str]
+    week: str
+    positives: list[str] = field(default_factory=list)
+    negatives: list[str] = field(default_factory=list)
+
+
+# What the model reads with a sentence: "always" the sentence before it (the context often
+# says what the sentence is about), or only when the sentence refers back ("anaphora").
+CONTEXT = "always"
+
+
+def article_sentences(article_id: str, text: str) -> list[Sentence]:
+    out: list[Sentence] = []
+    previous = ""
+    for start, end in sentence_spans(text):
+        own = " ".join(text[start:end].split())
+        words = len(own.split())
+        if 4 <= words <= 90:
+            out.append(Sentence(article_id, start, end, ranker_text(own, previous, always=CONTEXT == "always"), own))
+        previous = own
+    return out
+
+
+def load_jsonl(path: Path) -> list[dict]:
+    with open(path, encoding="utf-8") as f:
+        return [json.loads(line) for line in f if line.strip()]
+
+
+def week_of(question: dict) -> str:
+    return question["id"][:8]
+
+
+def q_terms(question: str) -> set[str]:
+    return {_stem(w) for w in content_words(question)}
+
+
+def cheap_score(question: str, terms: set[str], kind, s: Sentence) -> float:
+    """Today's scorer without its dense part (the weights of ScoreWeights)."""
+    w = ScoreWeights()
+    s_terms = {_stem(x) for x in content_words(s.own)}
+    lexical = len(terms & s_terms) / len(terms) if terms else 0.0
+    novelty = len(s_terms - terms) / len(s_terms) if s_terms else 0.0
+    return (
+        w.lexical * lexical
+        + w.cue * _has_cue(kind, s.own, question)
+        + w.novelty * novelty
+        + w.lede * (s.start < LEDE_CHARS)
+        - w.heading * is_heading(s.own)
+    )
+
+
+def shares_words(question_terms: set[str], text: str) -> bool:
+    return bool(question_terms & {_stem(x) for x in content_words(text)})
+
+
+def split_evidence(evidence: str, answers: list[str]) -> list[str]:
+    """The evidence sentences that hold an answer, else the whole evidence."""
+    spans = sentence_spans(evidence)
+    parts = [" ".join(evidence[s:e].split()) for s, e in spans]
+    holding = [p for p in parts if contains(p, answers)]
+    return holding or ([" ".join(evidence.split())] if evidence.strip() else [])
+
+
+def xquad_split(article_id: str) -> str:
+    """Half the articles train, half are held out, by a stable hash of the id."""
+    return "train" if int(hashlib.sha1(article_id.encode()).hexdigest(), 16) % 2 == 0 else "heldout"
+
+
+def rank_hard(question: str, pool: list[Sentence], embedder, shortlist: int = 30) -> list[Sentence]:
+    """``pool`` ordered by today's scorer: cheap features, then the dense similarity of a
+    shortlist (as the answerer does)."""
+    terms, kind = q_terms(question), question_kind(question)
+    cheap = sorted(pool, key=lambda s: -cheap_score(question, terms, kind, s))
+    head = cheap[:shortlist]
+    if embedder is not None and head:
+        qv = embedder.embed_query(question)
+        dense = embedder.embed([s.own for s in head]) @ qv
+        scored = [cheap_score(question, terms, kind, s) + d for s, d in zip(head, dense)]
+        head = [s for _, s in sorted(zip(scored, head), key=lambda x: -x[0])]
+    return head + cheap[shortlist:]
+
+
+def repeats_question(question: str, pool: list[Sentence], n: int) -> list[Sentence]:
+    """Sentences that mostly repeat the question's words and add little."""
+    terms = q_terms(question)
+
+    def key(s: Sentence) -> float:
+        s_terms = {_stem(x) for x in content_words(s.own)}
+        if not s_terms or not terms:
+            return 0.0
+        return (len(terms & s_terms) / len(terms)) * (len(terms & s_terms) / len(s_terms))
+
+    return sorted(pool, key=lambda s: -key(s))[:n]
+
+
+# -- realtimeqa ------------------------------------------------------------------------
+
+
+def realtimeqa_items(
+    folder: Path, years: tuple[str, ...], embedder, rng: random.Random, earlier_index=None,
+    n_pos: int = 3, n_hard: int = 6, n_repeat: int = 2, n_random: int = 3, n_earlier: int = 2,
+) -> list[Item]:
+    questions = [q for q in load_jsonl(folder / "questions.jsonl") if q["id"][:4] in years]
+    wanted = {r for q in questions for r in q["results"]}
+    texts = {a["id"]: a["text"] for a in load_jsonl(folder / "corpus.jsonl") if a["id"] in wanted}
+    sentences = {aid: article_sentences(aid, t) for aid, t in texts.items()}
+    items = []
+    for q in questions:
+        terms = q_terms(q["question"])
+        pool = [s for r in q["results"] for s in sentences.get(r, [])]
+        item = Item(q["id"], q["question"], q["answers"], week_of(q))
+        positives, negatives, seen = [], [], set()
+        for s in pool:
+            if s.text in seen:
+                continue
+            seen.add(s.text)
+            if contains(s.text, q["answers"]):
+                if shares_words(terms, s.own):
+                    positives.append(s)
+            else:
+                negatives.append(s)
+        positives.sort(key=lambda s: -len(terms & {_stem(x) for x in content_words(s.own)}))
+        item.positives = split_evidence(q.get("evidence") or "", q["answers"]) + [s.text for s in positives[:n_pos]]
+        hard = rank_hard(q["question"], negatives, embedder)
+        chosen = hard[:n_hard] + repeats_question(q["question"], negatives, n_repeat)
+        rest = [s for s in negatives if s not in chosen]
+        chosen += rng.sample(rest, min(n_random, len(rest)))
+        item.negatives = list(dict.fromkeys(s.text for s in chosen))
+        if earlier_index is not None:
+            item.negatives += earlier_index.best(q["question"], before=item.week, exclude=set(q["results"]), n=n_earlier)
+        items.append(item)
+    return items
+
+
+class EarlierWeeks:
+    """Sentences of articles, searchable by TF-IDF, restricted to weeks before a day:
+    a question asked against them has no answer (its news had not happened)."""
+
+    def __init__(self, folder: Path, years: tuple[str, ...]):
+        from sklearn.feature_extraction.text import TfidfVectorizer
+
+        questions = [q for q in load_jsonl(folder / "questions.jsonl") if q["id"][:4] in years]
+        first_week: dict[str, str] = {}
+        for q in questions:  # an article belongs to the first week whose results hold it
+            for r in q["results"]:
+                first_week[r] = min(first_week.get(r, "99999999"), week_of(q))
+        texts = {a["id"]: a["text"] for a in load_jsonl(folder / "corpus.jsonl") if a["id"] in first_week}
+        self.sentences = [s for aid, t in texts.items() for s in article_sentences(aid, t)]
+        self.weeks = np.array([first_week[s.article] for s in self.sentences])
+        self.vectorizer = TfidfVectorizer(stop_words="english", sublinear_tf=True, min_df=2)
+        self.matrix = self.vectorizer.fit_transform([s.own for s in self.sentences])
+
+    def best(self, question: str, before: str, exclude: set[str], n: int) -> list[str]:
+        # two weeks before the question's week: no story of that week is in them
+        import datetime as dt
+
+        day = dt.date(int(before[:4]), int(before[4:6]), int(before[6:8])) - dt.timedelta(days=14)
+        cutoff = day.strftime("%Y%m%d")
+        scores = (self.matrix @ self.vectorizer.transform([question]).T).toarray().ravel()
+        scores[self.weeks >= cutoff] = -1
+        out = []
+        for i in np.argsort(-scores)[: n * 5]:
+            s = self.sentences[i]
+            if scores[i] <= 0 or s.article in exclude:
+                continue
+            out.append(s.text)
+            if len(out) == n:
+                break
+        return out
+
+
+# -- xquad -----------------------------------------------------------------------------
+
+
+def xquad_items(folder: Path, split: str, embedder, rng: random.Random, n_hard: int = 6, n_random: int = 2) -> list[Item]:
+    articles = {a["id"]: a["text"] for a in load_jsonl(folder / "corpus.jsonl") if xquad_split(a["id"]) == split}
+    sentences = {aid: article_sentences(aid, t) for aid, t in articles.items()}
+    items = []
+    for q in load_jsonl(folder / "questions.jsonl"):
+        aid = q["gold_articles"][0]
+        if aid not in articles:
+            continue
+        terms = q_terms(q["question"])
+        passage = " ".join((q.get("gold_passage") or "").split())
+        pool = sentences[aid]
+        positives = [s for s in pool if contains(s.text, q["answers"]) and s.own in passage]
+        if not positives:
+            continue
+        positives.sort(key=lambda s: -len(terms & {_stem(x) for x in content_words(s.own)}))
+        negatives = [s for s in pool if not contains(s.text, q["answers"])]
+        hard = rank_hard(q["question"], negatives, embedder)[:n_hard]
+        rest = [s for s in negatives if s not in hard]
+        item = Item(q["id"], q["question"], q["answers"], "xquad")
+        item.positives = [positives[0].text]
+        item.negatives = [s.text for s in hard + rng.sample(rest, min(n_random, len(rest)))]
+        items.append(item)
+    return items
+
+
+def to_pairs(items: list[Item]) -> list[tuple[str, str, int]]:
+    return [(i.question, p, 1) for i in items for p in i.positives] + [
+        (i.question, n, 0) for i in items for n in i.negatives
+    ]
+
+
+# -- validation shortlists ----------------------------------------------------------------
+
+
+def shortlist(question: str, pool: list[Sentence], n: int = 40) -> list[Sentence]:
+    """The ``n`` best by the cheap features: what the ranker rescores."""
+    terms, kind = q_terms(question), question_kind(question)
+    unique = list({s.text: s for s in pool}.values())
+    return sorted(unique, key=lambda s: -cheap_score(question, terms, kind, s))[:n]
+
+
+def realtimeqa_validation(folder: Path, years: tuple[str, ...], results: int = 3, n: int = 40) -> list[dict]:
+    """Per question: the ``n``-sentence shortlist of its first ``results`` results, with
+    gold labels (the answer string, as the pilot measured)."""
+    questions = [q for q in load_jsonl(folder / "questions.jsonl") if q["id"][:4] in years]
+    wanted = {r for q in questions for r in q["results"][:results]}
+    texts = {a["id"]: a["text"] for a in load_jsonl(folder / "corpus.jsonl") if a["id"] in wanted}
+    sentences = {aid: article_sentences(aid, t) for aid, t in texts.items()}
+    out = []
+    for q in questions:
+        pool = [s for r in q["results"][:results] for s in sentences.get(r, [])]
+        cands = shortlist(q["question"], pool, n)
+        labels = [contains(s.text, q["answers"]) for s in cands]
+        if any(labels):
+            out.append({"id": q["id"], "question": q["question"], "answers": q["answers"],
+                        "candidates": [s.text for s in cands], "own": [s.own for s in cands],
+                        "starts": [s.start for s in cands], "labels": labels})
+    return out
+
+
+def xquad_validation(folder: Path, split: str = "heldout", n: int = 40) -> list[dict]:
+    articles = {a["id"]: a["text"] for a in load_jsonl(folder / "corpus.jsonl") if xquad_split(a["id"]) == split}
+    sentences = {aid: article_sentences(aid, t) for aid, t in articles.items()}
+    out = []
+    for q in load_jsonl(folder / "questions.jsonl"):
+        aid = q["gold_articles"][0]
+        if aid not in sentences:
+            continue
+        cands = shortlist(q["question"], sentences[aid], n)
+        labels = [contains(s.text, q["answers"]) for s in cands]
+        if any(labels):
+            out.append({"id": q["id"], "question": q["question"], "answers": q["answers"],
+                        "candidates": [s.text for s in cands], "own": [s.own for s in cands],
+                        "starts": [s.start for s in cands], "labels": labels})
+    return out
+
+
+def p_at_1(groups: list[dict], scores: list[list[float]]) -> tuple[float, float]:
+    """P@1 and MRR of per-group scores against the groups' labels."""
+    hits = rr = 0.0
+    for g, s in zip(groups, scores):
+        order = np.argsort(-np.asarray(s))
+        hits += bool(g["labels"][order[0]])
+        rank = next((k for k, i in enumerate(order) if g["labels"][i]), None)
+        rr += 1 / (rank + 1) if rank is not None else 0.0
+    return hits / max(len(groups), 1), rr / max(len(groups), 1)
+
+
+
+# -- short answers (span) ----------------------------------------------------------------
+
+
+def locate(text: str, answers: list[str]) -> tuple[int, int] | None:
+    """Character span of the first answer string found in ``text`` (case-insensitive)."""
+    low = text.lower()
+    for a in sorted(answers, key=len, reverse=True):
+        a = " ".join(a.split())
+        at = low.find(a.lower()) if a else -1
+        if at >= 0:
+            return at, at + len(a)
+    return None
+
+
+def span_examples(items: list[Item]) -> list[dict]:
+    """(question, text, answer span) for every positive of ``items`` that holds an answer."""
+    out = []
+    for i in items:
+        for text in dict.fromkeys(i.positives):
+            span = locate(text, i.answers)
+            if span:
+                out.append({"question": i.question, "text": text, "start": span[0], "end": span[1]})
+    return out

@@ -1,0 +1,387 @@
+"""Train the answer model that ships in qa/models/: a MiniLM cross-encoder that scores
+"does this sentence answer this question", exported to int8 ONNX.
+
+    .venv/bin/python tests/bench/train_answer_model.py ../shared/eval/realtimeqa-2023-24 ../shared/eval/xquad-en \\
+        --work /work/bench-data/answer-model [--stage all|pairs|train|export] [--epochs 3]
+
+Stages (each reads what the one before wrote into --work):
+  pairs   training pairs from realtimeqa-2023-24's 2023 weeks and xquad-en's training half
+          (answer_data.py says how), validation shortlists from the 2024 weeks and the
+          held-out xquad half;
+  baselines  P@1 of what the answerer had before (cosine, cheap features, both);
+  train   fine-tune the packaged all-MiniLM-L6-v2 transformer with a 1-output head, with
+          sentence-transformers' CrossEncoderTrainer and binary cross-entropy; P@1 on the
+          validation weeks is logged every --eval-steps (the validation curve);
+  export  ONNX (fp32 and int8 dynamic quantization), both measured on the validation
+          shortlists; the int8 file is copied to qa/models/;
+  span    a second MiniLM with a span head that reads the short answer out of the lead
+          sentence (name, number, date...), trained on where the answer strings stand in
+          the positive sentences; int8 ONNX to qa/models/answer-span.onnx.
+realtimeqa-dev and mtrag-dev are never read: they are the test sets.
+Needs the training extra: pip install -e '.[train]'.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import shutil
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import answer_data as data  # noqa: E402
+
+TRAIN_YEARS = ("2023",)
+VAL_YEARS = ("2024",)
+SEED = 1234
+
+
+def stage_pairs(args) -> None:
+    from index.embedding import Embedder
+
+    rng = random.Random(SEED)
+    embedder = Embedder(cache_dir=args.model_cache)
+    started = time.time()
+    earlier = data.EarlierWeeks(args.realtimeqa, TRAIN_YEARS)
+    print(f"earlier-weeks index: {len(earlier.sentences)} sentences ({time.time() - started:.0f} s)", flush=True)
+    rt = data.realtimeqa_items(args.realtimeqa, TRAIN_YEARS, embedder, rng, earlier_index=earlier)
+    xq = data.xquad_items(args.xquad, "train", embedder, rng)
+    pairs = data.to_pairs(rt) + data.to_pairs(xq)
+    rng.shuffle(pairs)
+    with open(args.work / "pairs.jsonl", "w", encoding="utf-8") as f:
+        for q, t, label in pairs:
+            f.write(json.dumps({"question": q, "text": t, "label": label}) + "\n")
+    val_rt = data.realtimeqa_validation(args.realtimeqa, VAL_YEARS)
+    val_xq = data.xquad_validation(args.xquad, "heldout")
+    (args.work / "val_realtimeqa.json").write_text(json.dumps(val_rt))
+    (args.work / "val_xquad.json").write_text(json.dumps(val_xq))
+    positives = sum(p[2] for p in pairs)
+    print(
+        f"pairs: {len(pairs)} ({positives} positive) from {len(rt)} realtimeqa and {len(xq)} xquad questions; "
+        f"validation: {len(val_rt)} realtimeqa, {len(val_xq)} xquad questions ({time.time() - started:.0f} s)",
+        flush=True,
+    )
+
+
+def load_validation(args, limit: int | None = None) -> dict[str, list[dict]]:
+    out = {}
+    for name in ("realtimeqa", "xquad"):
+        groups = json.loads((args.work / f"val_{name}.json").read_text())
+        out[name] = groups[:limit] if limit else groups
+    return out
+
+
+def predict_groups(score_pairs, groups: list[dict]) -> list[list[float]]:
+    flat = [(g["question"], c) for g in groups for c in g["candidates"]]
+    scores = list(score_pairs(flat))
+    out, at = [], 0
+    for g in groups:
+        out.append(scores[at : at + len(g["candidates"])])
+        at += len(g["candidates"])
+    return out
+
+
+def stage_baselines(args) -> None:
+    """P@1 on the validation shortlists of what the answerer had before the model:
+    cosine alone, the cheap features alone, and today's hand-set mix of both."""
+    import numpy as np
+
+    from index.embedding import Embedder
+    from qa.extractive import Candidate, ScoreWeights, cheap_features, hand_score
+
+    embedder = Embedder(cache_dir=args.model_cache)
+    weights = ScoreWeights()
+    report = {}
+    for name, groups in load_validation(args).items():
+        cosine, cheap, today = [], [], []
+        for g in groups:
+            cands = [Candidate(0, start, start + len(own), own) for own, start in zip(g["own"], g["starts"])]
+            # passage rank is not known here: all candidates count as the first passage
+            hand = hand_score(cheap_features(g["question"], cands), weights)
+            dense = embedder.embed(g["own"]) @ embedder.embed_query(g["question"])
+            cosine.append(dense)
+            cheap.append(hand)
+            today.append(hand + weights.dense * dense)
+        for label, scores in (("cosine", cosine), ("cheap features", cheap), ("today's scorer", today)):
+            report[f"{label} / {name}"] = [round(x, 4) for x in data.p_at_1(groups, scores)]
+        report[f"chance / {name}"] = round(float(np.mean([np.mean(g["labels"]) for g in groups])), 4)
+    print("baselines (P@1, MRR):", json.dumps(report, indent=1), flush=True)
+    (args.work / "baselines.json").write_text(json.dumps(report, indent=1))
+
+
+def stage_train(args) -> None:
+    import torch
+    from datasets import Dataset
+    from sentence_transformers.cross_encoder import CrossEncoder, CrossEncoderTrainer, CrossEncoderTrainingArguments
+    from sentence_transformers.cross_encoder.losses import BinaryCrossEntropyLoss
+    from transformers import TrainerCallback
+
+    from index.embedding import model_path
+
+    torch.manual_seed(SEED)
+    torch.set_num_threads(args.threads)
+    rows = [json.loads(line) for line in open(args.work / "pairs.jsonl", encoding="utf-8")]
+    dataset = Dataset.from_dict(
+        {"question": [r["question"] for r in rows], "text": [r["text"] for r in rows], "label": [float(r["label"]) for r in rows]}
+    )
+    model = CrossEncoder(str(model_path()), num_labels=1, max_length=args.max_length, device="cpu")
+    validation = load_validation(args, limit=args.eval_questions)
+    curve_path = args.work / "curve.jsonl"
+    curve_path.unlink(missing_ok=True)
+    started = time.time()
+
+    class Curve(TrainerCallback):
+        """P@1 on the validation shortlists, every ``eval_steps`` and at the end."""
+
+        def measure(self, state) -> None:
+            was_training = model.training
+            model.eval()
+            row = {"step": state.global_step, "pairs_seen": state.global_step * args.batch_size,
+                   "minutes": round((time.time() - started) / 60, 1)}
+            for name, groups in validation.items():
+                scores = predict_groups(lambda pairs: model.predict(pairs, batch_size=64), groups)
+                row[f"{name}_p1"], row[f"{name}_mrr"] = (round(x, 4) for x in data.p_at_1(groups, scores))
+            if state.log_history:
+                losses = [h["loss"] for h in state.log_history if "loss" in h]
+                row["loss"] = round(sum(losses[-5:]) / len(losses[-5:]), 4) if losses else None
+            with open(curve_path, "a") as f:
+                f.write(json.dumps(row) + "\n")
+            print("curve", json.dumps(row), flush=True)
+            model.train(was_training)
+
+        def on_step_end(self, targs, state, control, **kwargs):
+            if state.global_step % args.eval_steps == 0:
+                self.measure(state)
+
+        def on_train_end(self, targs, state, control, **kwargs):
+            self.measure(state)
+
+    targs = CrossEncoderTrainingArguments(
+        output_dir=str(args.work / "checkpoints"),
+        num_train_epochs=args.epochs,
+        per_device_train_batch_size=args.batch_size,
+        learning_rate=args.lr,
+        warmup_ratio=0.1,
+        weight_decay=0.01,
+        logging_steps=50,
+        save_strategy="no",
+        eval_strategy="no",
+        seed=SEED,
+        dataloader_num_workers=0,
+        report_to=[],
+        use_cpu=True,
+        disable_tqdm=True,
+    )
+    trainer = CrossEncoderTrainer(
+        model=model, args=targs, train_dataset=dataset, loss=BinaryCrossEntropyLoss(model), callbacks=[Curve()]
+    )
+    trainer.train()
+    model.save_pretrained(str(args.work / "model"))
+    print(f"trained on {len(rows)} pairs x {args.epochs} epochs in {(time.time() - started) / 60:.1f} min", flush=True)
+
+
+def stage_export(args) -> None:
+    import numpy as np
+    import torch
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+    from transformers import AutoModelForSequenceClassification
+
+    model = AutoModelForSequenceClassification.from_pretrained(str(args.work / "model")).eval()
+    fp32 = args.work / "answer-ranker-fp32.onnx"
+    int8 = args.work / "answer-ranker.onnx"
+    sample = torch.ones((2, 16), dtype=torch.long)
+    names = ["input_ids", "attention_mask", "token_type_ids"]
+    with torch.no_grad():
+        torch.onnx.export(
+            model, (sample, sample, torch.zeros_like(sample)), str(fp32), input_names=names,
+            output_names=["logits"], dynamic_axes={**{n: {0: "batch", 1: "seq"} for n in names}, "logits": {0: "batch"}},
+            opset_version=17, dynamo=False,
+        )
+    quantize_dynamic(str(fp32), str(int8), weight_type=QuantType.QInt8)
+    from qa.ranker import CrossEncoderOnnx
+
+    validation = load_validation(args)
+    report = {}
+    for label, path in (("fp32", fp32), ("int8", int8)):
+        ranker = CrossEncoderOnnx(path)
+        for name, groups in validation.items():
+            started = time.perf_counter()
+            scores = predict_groups(ranker.score, groups)
+            report[f"{label}_{name}"] = [round(x, 4) for x in data.p_at_1(groups, scores)] + [
+                round((time.perf_counter() - started) / sum(len(g["candidates"]) for g in groups) * 1000, 2)
+            ]
+        report[f"{label}_mb"] = round(path.stat().st_size / 2**20, 1)
+    print("export (P@1, MRR, ms per pair):", json.dumps(report), flush=True)
+    (args.work / "export.json").write_text(json.dumps(report, indent=1))
+    if not args.no_install:
+        target = ROOT / "qa" / "models" / "answer-ranker.onnx"
+        target.parent.mkdir(exist_ok=True)
+        shutil.copyfile(int8, target)
+        print(f"installed {target} ({target.stat().st_size / 2**20:.1f} MB)")
+    del np
+
+
+def span_data(args) -> tuple[list[dict], list[dict]]:
+    """(question, sentence, answer span) from the positives of the training questions, and
+    of the validation questions (the 2024 weeks, the held-out xquad half)."""
+    rng = random.Random(SEED)
+    none = dict(n_hard=0, n_repeat=0, n_random=0)
+    train = data.realtimeqa_items(args.realtimeqa, TRAIN_YEARS, None, rng, **none)
+    train += data.xquad_items(args.xquad, "train", None, rng, n_hard=0, n_random=0)
+    val = data.realtimeqa_items(args.realtimeqa, VAL_YEARS, None, rng, **none)
+    val += data.xquad_items(args.xquad, "heldout", None, rng, n_hard=0, n_random=0)
+    return data.span_examples(train), data.span_examples(val)
+
+
+def encode_spans(tokenizer, rows: list[dict], max_length: int):
+    """Token positions of each answer span; rows whose answer is cut off are left out."""
+    import torch
+
+    kept, starts, ends = [], [], []
+    enc = tokenizer([r["question"] for r in rows], [r["text"] for r in rows], truncation="only_second",
+                    max_length=max_length, return_offsets_mapping=True)
+    for n, r in enumerate(rows):
+        seq = enc.sequence_ids(n)
+        offsets = enc["offset_mapping"][n]
+        s = e = None
+        for t, (a, b) in enumerate(offsets):
+            if seq[t] != 1:
+                continue
+            if s is None and a <= r["start"] < b or (s is None and a >= r["start"]):
+                s = t
+            if a < r["end"]:
+                e = t
+        if s is not None and e is not None and e >= s:
+            kept.append(n)
+            starts.append(s)
+            ends.append(e)
+    return kept, enc, torch.tensor(starts), torch.tensor(ends)
+
+
+def stage_span(args) -> None:
+    """A span head on the packaged MiniLM, trained on where the answer strings stand in
+    the positive sentences; exported to int8 ONNX as qa/models/answer-span.onnx."""
+    import torch
+    from transformers import AutoModelForQuestionAnswering, AutoTokenizer, get_linear_schedule_with_warmup
+
+    from index.embedding import model_path
+    from qa.ranker import SpanReader
+
+    torch.manual_seed(SEED)
+    torch.set_num_threads(args.threads)
+    train, val = span_data(args)
+    tokenizer = AutoTokenizer.from_pretrained(str(model_path()))
+    model = AutoModelForQuestionAnswering.from_pretrained(str(model_path()))
+    kept, enc, starts, ends = encode_spans(tokenizer, train, args.max_length)
+    print(f"span examples: {len(kept)} of {len(train)} train, {len(val)} validation", flush=True)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=args.span_lr, weight_decay=0.01)
+    steps = int(len(kept) / args.batch_size * args.span_epochs)
+    schedule = get_linear_schedule_with_warmup(optimizer, int(0.1 * steps), steps)
+    rng = random.Random(SEED)
+    started = time.time()
+    curve = []
+    pos = {n: i for i, n in enumerate(kept)}
+    step = 0
+    model.train()
+    while step < steps:
+        order = kept[:]
+        rng.shuffle(order)
+        for first in range(0, len(order), args.batch_size):
+            if step >= steps:
+                break
+            rows = order[first : first + args.batch_size]
+            feats = tokenizer.pad(
+                {k: [enc[k][n] for n in rows] for k in ("input_ids", "attention_mask", "token_type_ids")}, return_tensors="pt"
+            )
+            index = [pos[n] for n in rows]
+            out = model(**feats, start_positions=starts[index], end_positions=ends[index])
+            out.loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            optimizer.step()
+            schedule.step()
+            optimizer.zero_grad()
+            step += 1
+            if step % 200 == 0 or step == steps:
+                curve.append({"step": step, "loss": round(float(out.loss), 3), "minutes": round((time.time() - started) / 60, 1)})
+                print("span", json.dumps(curve[-1]), flush=True)
+    model.eval()
+    model.save_pretrained(str(args.work / "span-model"))
+    fp32, int8 = args.work / "answer-span-fp32.onnx", args.work / "answer-span.onnx"
+    sample = torch.ones((2, 16), dtype=torch.long)
+    names = ["input_ids", "attention_mask", "token_type_ids"]
+    with torch.no_grad():
+        torch.onnx.export(
+            model, (sample, sample, torch.zeros_like(sample)), str(fp32), input_names=names,
+            output_names=["start_logits", "end_logits"],
+            dynamic_axes={**{n: {0: "batch", 1: "seq"} for n in names}, "start_logits": {0: "batch", 1: "seq"}, "end_logits": {0: "batch", 1: "seq"}},
+            opset_version=17, dynamo=False,
+        )
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    quantize_dynamic(str(fp32), str(int8), weight_type=QuantType.QInt8)
+    from qa.answer_eval import normalize
+
+    report = {"train_examples": len(kept), "minutes": round((time.time() - started) / 60, 1), "curve": curve}
+    for label, path in (("fp32", fp32), ("int8", int8)):
+        reader = SpanReader(path)
+        exact = 0
+        confidences = []
+        for r in val:
+            span, confidence = reader.read(r["question"], r["text"])
+            right = normalize(span) == normalize(r["text"][r["start"] : r["end"]])
+            exact += right
+            confidences.append((confidence, right))
+        report[f"{label}_exact"] = round(exact / max(len(val), 1), 4)
+        # precision of the shown short answers above a few confidence bars
+        report[f"{label}_by_bar"] = {
+            str(bar): [round(sum(r for c, r in confidences if c >= bar) / max(1, sum(1 for c, _ in confidences if c >= bar)), 3),
+                       round(sum(1 for c, _ in confidences if c >= bar) / max(len(confidences), 1), 3)]
+            for bar in (0.0, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8)
+        }
+        report[f"{label}_mb"] = round(path.stat().st_size / 2**20, 1)
+    print("span model:", json.dumps(report), flush=True)
+    (args.work / "span.json").write_text(json.dumps(report, indent=1))
+    (args.work / "val_spans.json").write_text(json.dumps(val))
+    if not args.no_install:
+        (ROOT / "qa" / "models").mkdir(exist_ok=True)
+        shutil.copyfile(int8, ROOT / "qa" / "models" / "answer-span.onnx")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("realtimeqa", type=Path, help="../shared/eval/realtimeqa-2023-24")
+    parser.add_argument("xquad", type=Path, help="../shared/eval/xquad-en")
+    parser.add_argument("--work", type=Path, required=True)
+    parser.add_argument("--stage", default="all", choices=["all", "pairs", "baselines", "train", "export", "span"])
+    parser.add_argument("--epochs", type=float, default=3)
+    parser.add_argument("--batch-size", type=int, default=16)
+    parser.add_argument("--lr", type=float, default=4e-5)
+    parser.add_argument("--max-length", type=int, default=160)
+    parser.add_argument("--eval-steps", type=int, default=500)
+    parser.add_argument("--eval-questions", type=int, default=150, help="validation questions per set in the curve")
+    parser.add_argument("--span-epochs", type=float, default=3)
+    parser.add_argument("--span-lr", type=float, default=5e-5)
+    parser.add_argument("--threads", type=int, default=os.cpu_count() or 2)
+    parser.add_argument("--model-cache", type=Path, default=Path(os.environ.get("QA_MODEL_CACHE_DIR", ROOT / ".cache")))
+    parser.add_argument("--no-install", action="store_true", help="do not copy the model into qa/models/")
+    parser.add_argument(
+        "--context", choices=["always", "anaphora"], default="always",
+        help="give each sentence the one before it always, or only when it refers back",
+    )
+    args = parser.parse_args()
+    args.work.mkdir(parents=True, exist_ok=True)
+    data.CONTEXT = args.context
+    for stage in ("pairs", "baselines", "train", "export", "span"):
+        if args.stage in (stage, "all"):
+            globals()[f"stage_{stage}"](args)
+
+
+if __name__ == "__main__":
+    main()
