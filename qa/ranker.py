@@ -27,6 +27,32 @@ class RankerError(Exception):
     pass
 
 
+def pair_tokenizer(max_length: int, strategy: str):
+    """The packaged MiniLM's tokenizer for (question, text) pairs, cut at ``max_length``."""
+    from tokenizers import Tokenizer
+
+    from index.embedding import model_path
+
+    tokenizer = Tokenizer.from_file(str(model_path() / "tokenizer.json"))
+    tokenizer.no_padding()
+    tokenizer.enable_truncation(max_length, strategy=strategy)
+    return tokenizer
+
+
+def onnx_session(path: Path, what: str):
+    import onnxruntime as ort
+
+    if not path.is_file():
+        raise RankerError(f"the {what} is missing: {path} (reinstall qa-news)")
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = 1  # batches run side by side instead (as the embedder)
+    options.log_severity_level = 3
+    try:
+        return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    except Exception as exc:  # onnxruntime raises its own untyped errors
+        raise RankerError(f"the {what} {path} cannot be loaded: {exc}") from None
+
+
 class CrossEncoderOnnx:
     """Scores (question, text) pairs with an exported cross-encoder: one logit a pair."""
 
@@ -39,28 +65,11 @@ class CrossEncoderOnnx:
 
     @cached_property
     def tokenizer(self):
-        from tokenizers import Tokenizer
-
-        from index.embedding import model_path
-
-        tokenizer = Tokenizer.from_file(str(model_path() / "tokenizer.json"))
-        tokenizer.no_padding()
-        tokenizer.enable_truncation(self.max_length, strategy="longest_first")
-        return tokenizer
+        return pair_tokenizer(self.max_length, "longest_first")
 
     @cached_property
     def session(self):
-        import onnxruntime as ort
-
-        if not self.path.is_file():
-            raise RankerError(f"the answer model is missing: {self.path} (reinstall qa-news)")
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = 1  # batches run side by side instead (as the embedder)
-        options.log_severity_level = 3
-        try:
-            return ort.InferenceSession(str(self.path), options, providers=["CPUExecutionProvider"])
-        except Exception as exc:  # onnxruntime raises its own untyped errors
-            raise RankerError(f"the answer model {self.path} cannot be loaded: {exc}") from None
+        return onnx_session(self.path, "answer model")
 
     def load(self) -> "CrossEncoderOnnx":
         self.tokenizer, self.session
@@ -326,28 +335,12 @@ class SpanReader:
 
     @cached_property
     def tokenizer(self):
-        from tokenizers import Tokenizer
-
-        from index.embedding import model_path
-
-        tokenizer = Tokenizer.from_file(str(model_path() / "tokenizer.json"))
-        tokenizer.no_padding()
-        tokenizer.enable_truncation(self.max_length, strategy="only_second")
-        return tokenizer
+        # Only the sentence is cut: the question must stay whole for the span to make sense.
+        return pair_tokenizer(self.max_length, "only_second")
 
     @cached_property
     def session(self):
-        import onnxruntime as ort
-
-        if not self.path.is_file():
-            raise RankerError(f"the short-answer model is missing: {self.path} (reinstall qa-news)")
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = 1
-        options.log_severity_level = 3
-        try:
-            return ort.InferenceSession(str(self.path), options, providers=["CPUExecutionProvider"])
-        except Exception as exc:
-            raise RankerError(f"the short-answer model {self.path} cannot be loaded: {exc}") from None
+        return onnx_session(self.path, "short-answer model")
 
     def load(self) -> "SpanReader":
         self.tokenizer, self.session

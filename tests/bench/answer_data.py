@@ -216,17 +216,21 @@ class EarlierWeeks:
 # -- xquad -----------------------------------------------------------------------------
 
 
-def xquad_items(folder: Path, split: str, embedder, rng: random.Random, n_hard: int = 6, n_random: int = 2) -> list[Item]:
+def xquad_questions(folder: Path, split: str):
+    """(question, its article's sentences) for the questions of one half of xquad."""
     articles = {a["id"]: a["text"] for a in load_jsonl(folder / "corpus.jsonl") if xquad_split(a["id"]) == split}
     sentences = {aid: article_sentences(aid, t) for aid, t in articles.items()}
-    items = []
     for q in load_jsonl(folder / "questions.jsonl"):
         aid = q["gold_articles"][0]
-        if aid not in articles:
-            continue
+        if aid in sentences:
+            yield q, sentences[aid]
+
+
+def xquad_items(folder: Path, split: str, embedder, rng: random.Random, n_hard: int = 6, n_random: int = 2) -> list[Item]:
+    items = []
+    for q, pool in xquad_questions(folder, split):
         terms = q_terms(q["question"])
         passage = " ".join((q.get("gold_passage") or "").split())
-        pool = sentences[aid]
         positives = [s for s in pool if contains(s.text, q["answers"]) and s.own in passage]
         if not positives:
             continue
@@ -277,14 +281,9 @@ def realtimeqa_validation(folder: Path, years: tuple[str, ...], results: int = 3
 
 
 def xquad_validation(folder: Path, split: str = "heldout", n: int = 40) -> list[dict]:
-    articles = {a["id"]: a["text"] for a in load_jsonl(folder / "corpus.jsonl") if xquad_split(a["id"]) == split}
-    sentences = {aid: article_sentences(aid, t) for aid, t in articles.items()}
     out = []
-    for q in load_jsonl(folder / "questions.jsonl"):
-        aid = q["gold_articles"][0]
-        if aid not in sentences:
-            continue
-        cands = shortlist(q["question"], sentences[aid], n)
+    for q, pool in xquad_questions(folder, split):
+        cands = shortlist(q["question"], pool, n)
         labels = [contains(s.text, q["answers"]) for s in cands]
         if any(labels):
             out.append({"id": q["id"], "question": q["question"], "answers": q["answers"],

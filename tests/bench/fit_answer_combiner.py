@@ -7,7 +7,9 @@ dump_answer_features.py, by replaying the real ranking code (qa/ranker.py) on th
   dense similarity (label: the sentence, as the answer would quote it, holds the answer),
   over the sentences the answerer shortlists, unanswerable questions included;
 - the refusal bar: the lead's probability below which the articles are taken not to
-  answer, chosen on the validation dumps for the best refusal F1.
+  answer, set to refuse 10 % of the answerable validation questions (see refusal_bar);
+- the short-answer bar: the span reader's lowest confidence whose shown short answers are
+  at least half exact on the validation questions.
 
 Features are kept only where the validation dumps show they add (--drop lists ablations).
 
