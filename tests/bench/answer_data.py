@@ -36,6 +36,10 @@ class Sentence:
     end: int
     text: str  # what the ranker reads (with the previous sentence where it refers back)
     own: str  # the sentence alone
+    quoted: str = ""  # what an answer leading with it quotes: the label is decided on this
+
+    def __post_init__(self):
+        self.quoted = self.quoted or self.text
 
 
 @dataclass
@@ -50,7 +54,7 @@ class Item:
 
 # What the model reads with a sentence: "always" the sentence before it (the context often
 # says what the sentence is about), or only when the sentence refers back ("anaphora").
-CONTEXT = "always"
+CONTEXT = "anaphora"
 
 
 def article_sentences(article_id: str, text: str) -> list[Sentence]:
@@ -60,7 +64,10 @@ def article_sentences(article_id: str, text: str) -> list[Sentence]:
         own = " ".join(text[start:end].split())
         words = len(own.split())
         if 4 <= words <= 90:
-            out.append(Sentence(article_id, start, end, ranker_text(own, previous, always=CONTEXT == "always"), own))
+            # The label follows what the answer would quote, never the model's extra context:
+            # with CONTEXT "always", a sentence after an answer is not itself an answer.
+            read = ranker_text(own, previous, always=CONTEXT == "always")
+            out.append(Sentence(article_id, start, end, read, own, ranker_text(own, previous)))
         previous = own
     return out
 
@@ -158,7 +165,7 @@ def realtimeqa_items(
             if s.text in seen:
                 continue
             seen.add(s.text)
-            if contains(s.text, q["answers"]):
+            if contains(s.quoted, q["answers"]):
                 if shares_words(terms, s.own):
                     positives.append(s)
             else:
@@ -231,11 +238,11 @@ def xquad_items(folder: Path, split: str, embedder, rng: random.Random, n_hard: 
     for q, pool in xquad_questions(folder, split):
         terms = q_terms(q["question"])
         passage = " ".join((q.get("gold_passage") or "").split())
-        positives = [s for s in pool if contains(s.text, q["answers"]) and s.own in passage]
+        positives = [s for s in pool if contains(s.quoted, q["answers"]) and s.own in passage]
         if not positives:
             continue
         positives.sort(key=lambda s: -len(terms & {_stem(x) for x in content_words(s.own)}))
-        negatives = [s for s in pool if not contains(s.text, q["answers"])]
+        negatives = [s for s in pool if not contains(s.quoted, q["answers"])]
         hard = rank_hard(q["question"], negatives, embedder)[:n_hard]
         rest = [s for s in negatives if s not in hard]
         item = Item(q["id"], q["question"], q["answers"], "xquad")
@@ -272,7 +279,7 @@ def realtimeqa_validation(folder: Path, years: tuple[str, ...], results: int = 3
     for q in questions:
         pool = [s for r in q["results"][:results] for s in sentences.get(r, [])]
         cands = shortlist(q["question"], pool, n)
-        labels = [contains(s.text, q["answers"]) for s in cands]
+        labels = [contains(s.quoted, q["answers"]) for s in cands]
         if any(labels):
             out.append({"id": q["id"], "question": q["question"], "answers": q["answers"],
                         "candidates": [s.text for s in cands], "own": [s.own for s in cands],
@@ -284,7 +291,7 @@ def xquad_validation(folder: Path, split: str = "heldout", n: int = 40) -> list[
     out = []
     for q, pool in xquad_questions(folder, split):
         cands = shortlist(q["question"], pool, n)
-        labels = [contains(s.text, q["answers"]) for s in cands]
+        labels = [contains(s.quoted, q["answers"]) for s in cands]
         if any(labels):
             out.append({"id": q["id"], "question": q["question"], "answers": q["answers"],
                         "candidates": [s.text for s in cands], "own": [s.own for s in cands],
