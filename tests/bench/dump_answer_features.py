@@ -5,7 +5,7 @@ similarity to the question, and the gold labels.
 
     .venv/bin/python tests/bench/dump_answer_features.py /work/bench-data/sets/rtqa24-val \\
         --data-dir /work/bench-data/rtqa24 --collection rtqa24-val --out /work/bench-data/dumps/rtqa24.jsonl \\
-        [--earlier-days 14] [--xquad-split heldout] [--model PATH] [--limit N]
+        [--earlier-days 14] [--xquad-split heldout] [--model PATH] [--max-length N] [--limit N]
 
 ``--earlier-days D`` adds, for every dated question, the same question asked as of D days
 before its date: the articles then held no answer (the news had not happened), which is
@@ -32,7 +32,7 @@ from qa.answer_eval import contains  # noqa: E402
 from qa.assistant import Assistant, condense  # noqa: E402
 from qa.evaluation import load_questions  # noqa: E402
 from qa.extractive import is_yes_no, passage_sentences, question_kind  # noqa: E402
-from qa.ranker import RANKER_FILE, CrossEncoderOnnx  # noqa: E402
+from qa.ranker import MAX_LENGTH, RANKER_FILE, CrossEncoderOnnx  # noqa: E402
 from qa.retrieval import RERANK_HEAD, Retriever  # noqa: E402
 
 
@@ -83,6 +83,7 @@ def main() -> None:
     parser.add_argument("--collection", required=True)
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--model", type=Path, default=RANKER_FILE)
+    parser.add_argument("--max-length", type=int, default=MAX_LENGTH, help="word pieces the model reads, as it was trained")
     parser.add_argument("--earlier-days", type=int, default=0)
     parser.add_argument("--xquad-split", choices=["train", "heldout"])
     parser.add_argument("--limit", type=int)
@@ -99,7 +100,7 @@ def main() -> None:
     retriever = Retriever(idx, rerank=False)
     retriever.warm_up()
     assistant = Assistant(retriever)
-    model = CrossEncoderOnnx(args.model, cache_size=0).load()
+    model = CrossEncoderOnnx(args.model, max_length=args.max_length, cache_size=0).load()
     canonical = idx.canonical_ids()
     questions = load_questions(args.eval_set)
     if args.xquad_split:
