@@ -26,7 +26,7 @@ import numpy as np
 
 from index.chunking import sentence_spans
 from qa.answer_eval import contains
-from qa.extractive import LEDE_CHARS, ScoreWeights, _has_cue, _stem, content_words, is_heading, question_kind, ranker_text
+from qa.extractive import CONTEXT_WORDS, LEDE_CHARS, ScoreWeights, _has_cue, _stem, content_words, is_heading, question_kind, ranker_text
 
 
 @dataclass
@@ -53,7 +53,8 @@ class Item:
 
 
 # What the model reads with a sentence: "always" the sentence before it (the context often
-# says what the sentence is about), or only when the sentence refers back ("anaphora").
+# says what the sentence is about), or only when the sentence refers back ("anaphora"), or
+# "after" it, behind a [SEP] (an experiment: the runtime does not read this form yet).
 CONTEXT = "anaphora"
 
 
@@ -67,6 +68,10 @@ def article_sentences(article_id: str, text: str) -> list[Sentence]:
             # The label follows what the answer would quote, never the model's extra context:
             # with CONTEXT "always", a sentence after an answer is not itself an answer.
             read = ranker_text(own, previous, always=CONTEXT == "always")
+            if CONTEXT == "after" and previous:
+                # the sentence first, then the tokenizer's own separator and the context:
+                # the model sees where the sentence ends, and truncation cuts the context
+                read = f"{own} [SEP] {' '.join(previous.split()[-CONTEXT_WORDS:])}"
             out.append(Sentence(article_id, start, end, read, own, ranker_text(own, previous)))
         previous = own
     return out

@@ -372,7 +372,7 @@ def main() -> None:
     parser.add_argument("--model-cache", type=Path, default=Path(os.environ.get("QA_MODEL_CACHE_DIR", ROOT / ".cache")))
     parser.add_argument("--no-install", action="store_true", help="do not copy the model into qa/models/")
     parser.add_argument(
-        "--context", choices=["always", "anaphora"], default="anaphora",
+        "--context", choices=["always", "anaphora", "after"], default="anaphora",
         help="give each sentence the one before it always, or only when it refers back",
     )
     args = parser.parse_args()
