@@ -273,6 +273,14 @@ def shortlist(question: str, pool: list[Sentence], n: int = 40) -> list[Sentence
     return sorted(unique, key=lambda s: -cheap_score(question, terms, kind, s))[:n]
 
 
+def validation_group(q: dict, cands: list[Sentence]) -> dict:
+    """One question's shortlist as the validation reads it; a label says whether the
+    sentence an answer would quote holds an answer string."""
+    return {"id": q["id"], "question": q["question"], "answers": q["answers"],
+            "candidates": [s.text for s in cands], "own": [s.own for s in cands],
+            "starts": [s.start for s in cands], "labels": [contains(s.quoted, q["answers"]) for s in cands]}
+
+
 def realtimeqa_validation(folder: Path, years: tuple[str, ...], results: int = 3, n: int = 40) -> list[dict]:
     """Per question: the ``n``-sentence shortlist of its first ``results`` results, with
     gold labels (the answer string, as the pilot measured)."""
@@ -284,11 +292,9 @@ def realtimeqa_validation(folder: Path, years: tuple[str, ...], results: int = 3
     for q in questions:
         pool = [s for r in q["results"][:results] for s in sentences.get(r, [])]
         cands = shortlist(q["question"], pool, n)
-        labels = [contains(s.quoted, q["answers"]) for s in cands]
-        if any(labels):
-            out.append({"id": q["id"], "question": q["question"], "answers": q["answers"],
-                        "candidates": [s.text for s in cands], "own": [s.own for s in cands],
-                        "starts": [s.start for s in cands], "labels": labels})
+        group = validation_group(q, cands)
+        if any(group["labels"]):
+            out.append(group)
     return out
 
 
@@ -296,11 +302,9 @@ def xquad_validation(folder: Path, split: str = "heldout", n: int = 40) -> list[
     out = []
     for q, pool in xquad_questions(folder, split):
         cands = shortlist(q["question"], pool, n)
-        labels = [contains(s.quoted, q["answers"]) for s in cands]
-        if any(labels):
-            out.append({"id": q["id"], "question": q["question"], "answers": q["answers"],
-                        "candidates": [s.text for s in cands], "own": [s.own for s in cands],
-                        "starts": [s.start for s in cands], "labels": labels})
+        group = validation_group(q, cands)
+        if any(group["labels"]):
+            out.append(group)
     return out
 
 
