@@ -176,7 +176,15 @@ def realtimeqa_items(
             else:
                 negatives.append(s)
         positives.sort(key=lambda s: -len(terms & {_stem(x) for x in content_words(s.own)}))
-        item.positives = split_evidence(q.get("evidence") or "", q["answers"]) + [s.text for s in positives[:n_pos]]
+        evidence = split_evidence(q.get("evidence") or "", q["answers"])
+        if CONTEXT != "anaphora":
+            # Read bare, the evidence would be the only text without a context: a shortcut
+            # the model learns ("no context, an answer") instead of the answer. It goes in
+            # as the results hold it, with the sentence before it, or not at all.
+            by_own = {s.own: s.text for s in pool}
+            evidence = [by_own[e] for e in evidence if e in by_own]
+            evidence = [e for e in evidence if e not in {s.text for s in positives[:n_pos]}]
+        item.positives = evidence + [s.text for s in positives[:n_pos]]
         hard = rank_hard(q["question"], negatives, embedder)
         chosen = hard[:n_hard] + repeats_question(q["question"], negatives, n_repeat)
         rest = [s for s in negatives if s not in chosen]
