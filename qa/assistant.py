@@ -26,7 +26,7 @@ from .retrieval import Passage, Retriever
 
 PASSAGES = 6  # passages an answer is drawn from
 PER_ARTICLE = 2  # of which at most this many from one article
-SUPPORT_MARGIN = 0.25  # supporting quotes: within this much of the lead's probability
+SUPPORT_MARGIN = 0.25  # supporting quotes: within this much of the lead's score (either scorer)
 
 
 @dataclass
@@ -135,7 +135,7 @@ class Assistant:
     ) -> Answer:
         """Answer from the articles. ``on_token`` receives streamed text (LLM backends).
         ``rerank``: rescore the retrieved passages with the answer model (default: the
-        retriever's setting, on)."""
+        retriever's setting, else the shipped one: off)."""
         if not question or not question.strip():
             raise AnswerError("the question is empty")
         query = condense(question.strip(), history)
@@ -163,17 +163,17 @@ class Assistant:
             ranked = ranker.rank_sentences(
                 question, query, passages, carried, self.weights, self._dense_fn(question, query, carried)
             )
-            bar, margin = ranker.refuse_below, SUPPORT_MARGIN
+            bar = ranker.refuse_below
         else:
             ranked = score_sentences(
                 question, self.question_vector(question, query, carried), candidates(passages),
                 self.retriever.embedder, self.weights, context=carried,
             )
-            bar, margin = self.weights.threshold(question), 0.25
+            bar = self.weights.threshold(question)
         if not ranked or ranked[0].score < bar:
             return self._refusal(question, query, passages, ranked)
         lead = with_context(ranked[0], passages)
-        support = pick_support(ranked, lead, margin=margin, floor=bar if use_model else float("-inf"))
+        support = pick_support(ranked, lead, margin=SUPPORT_MARGIN, floor=bar if use_model else float("-inf"))
         cited = [lead, *support]
         citations = [self._citation(n, c, passages) for n, c in enumerate(cited, start=1)]
         lead_text = _clean(lead.text)

@@ -145,7 +145,7 @@ class Retriever:
         "recent" is measured from it (default: from the newest article found).
         ``recent``: prefer newer articles; None decides from the query's wording ("this
         week", "recently", "latest"...). ``rerank``: rescore the fused top passages with
-        the answer model (default: the retriever's setting, on)."""
+        the answer model (default: the retriever's setting, else the shipped one: off)."""
         if not query or not query.strip():
             raise SearchError("the query is empty")
         if k < 1:
@@ -236,9 +236,8 @@ class Retriever:
                 score += self._freshness(meta.get("date"), reference)
             scored.append((score, chunk_id, doc, meta))
         scored.sort(key=lambda item: -item[0])
-        out: list[Passage] = []
-        per_article: dict[str, int] = {}
-        overflow = []  # over the per-article cap: used only if k is not reached otherwise
+        kept: list[Passage] = []
+        seen: set[str] = set()  # articles with a passage kept
         kept_shingles: list[set[int]] = []  # of every passage kept so far
         duplicates: set[str] = set()
         for score, chunk_id, doc, meta in scored:
@@ -247,19 +246,13 @@ class Retriever:
                 continue
             if self.weights.collapse_duplicates:
                 shingles = _shingles(doc)
-                if article_id not in per_article and any(_near_duplicate(shingles, s) for s in kept_shingles):
+                if article_id not in seen and any(_near_duplicate(shingles, s) for s in kept_shingles):
                     duplicates.add(article_id)  # the same wire story, ranked higher under another id
                     continue
                 kept_shingles.append(shingles)
-            passage = to_passage(chunk_id, doc, meta, score)
-            if per_article.get(article_id, 0) >= cap:
-                overflow.append(passage)
-                continue
-            per_article[article_id] = per_article.get(article_id, 0) + 1
-            out.append(passage)
-            if len(out) == k:
-                return out
-        return out + overflow[: k - len(out)]
+            seen.add(article_id)
+            kept.append(to_passage(chunk_id, doc, meta, score))
+        return capped(kept, k, cap)
 
     def _freshness(self, date: int | None, reference: dt.date) -> float:
         day = int_to_day(date)
