@@ -62,6 +62,13 @@ class Settings(BaseSettings):
     sync_batch_articles: int = Field(
         default=64, ge=1, description="Articles chunked, embedded and written per batch."
     )
+    feed_timeout: float = Field(
+        default=20.0, gt=0, description="Seconds allowed for each feed or page download."
+    )
+    feed_max_mb: float = Field(default=5.0, gt=0, description="Larger feeds and pages are refused.")
+    feed_host_delay: float = Field(
+        default=0.5, ge=0, description="Seconds between two requests to one web site."
+    )
 
     @field_validator("collection")
     @classmethod

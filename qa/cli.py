@@ -198,6 +198,98 @@ def print_report(report) -> None:
     click.echo(report.summary())
 
 
+# -- feeds ----------------------------------------------------------------------------
+
+
+@cli.group("feeds")
+def feeds_group() -> None:
+    """The feeds whose new articles `qa fetch` brings in (RSS, RDF, Atom)."""
+
+
+@feeds_group.command("add")
+@click.argument("url")
+@click.option("--name", help="A short name [default: from the URL's host].")
+@store_options
+@friendly_errors
+def feeds_add_command(url, name, settings):
+    """Add the feed at URL; `qa fetch` then brings in its articles."""
+    from index.feeds import FeedStore
+
+    feed = FeedStore.for_settings(settings).add(url, name)
+    click.echo(f"added feed {feed.name}: {visible(feed.url)} (qa fetch {feed.name} brings in its articles)")
+
+
+@feeds_group.command("list")
+@click.option("--json", "as_json", is_flag=True, help='Print {"feeds": [...]}.')
+@store_options
+@friendly_errors
+def feeds_list_command(as_json, settings):
+    """The feeds, with their article counts and last fetch."""
+    from index.feeds import FeedStore
+
+    feeds = FeedStore.for_settings(settings).feeds()
+    if as_json:
+        echo_json({"feeds": [f.to_dict() for f in feeds]})
+        return
+    if not feeds:
+        click.echo("no feeds yet: add one with qa feeds add URL")
+    for f in feeds:
+        fetched = f"last fetched {f.last_fetch}" if f.last_fetch else "not fetched yet"
+        click.echo(f"{f.name}  {visible(f.url)}  {f.articles} articles, {fetched}")
+        if f.last_error:
+            click.echo(f"    last error: {visible(f.last_error)}")
+
+
+@feeds_group.command("remove")
+@click.argument("name")
+@store_options
+@friendly_errors
+def feeds_remove_command(name, settings):
+    """Remove feed NAME and its articles from the index."""
+    import shutil
+
+    from index import Index
+    from index.feeds import FeedStore, feeds_root, sync_feeds
+
+    idx = Index.open(settings=settings)
+    store = FeedStore.for_settings(settings)
+    store.feed(name)  # an unknown name fails before anything is removed
+    shutil.rmtree(feeds_root(settings) / name, ignore_errors=True)
+    store.remove(name)
+    report = sync_feeds(idx)
+    removed = len(report.removed) if report else 0
+    click.echo(f"removed feed {name} and its {removed} articles from collection {settings.collection}")
+
+
+@cli.command("fetch")
+@click.argument("names", nargs=-1)
+@click.option("--json", "as_json", is_flag=True, help='Print {"feeds": [{"name", "new", "unchanged", "failed"...}], "sync": {...}}.')
+@store_options
+@friendly_errors
+def fetch_command(names, as_json, settings):
+    """Poll the feeds (all, or NAMES) once and index their new and edited articles."""
+    from index import Index
+    from index.feeds import fetch_feeds, sync_feeds
+
+    from .progress import sync_progress
+
+    idx = Index.open(settings=settings)  # a store that is down or built with another model fails first
+    results = fetch_feeds(settings, list(names) or None)
+    with sync_progress(enabled=not as_json and sys.stderr.isatty()) as progress:
+        report = sync_feeds(idx, progress)
+    failed = any(r.failed for r in results) or bool(report and report.failed)
+    if as_json:
+        echo_json({"feeds": [r.to_dict() for r in results], "sync": report.to_dict() if report else None})
+    else:
+        for result in results:
+            click.echo(visible(result.summary()))
+            for failure in result.failed:
+                click.echo(f"failed: {visible(failure['url'])}: {visible(failure['reason'])}", err=True)
+        if report is not None:
+            print_report(report)
+    sys.exit(EXIT_FAILED if failed else 0)
+
+
 # -- status --------------------------------------------------------------------------
 
 
