@@ -290,6 +290,46 @@ def fetch_command(names, as_json, settings):
     sys.exit(EXIT_FAILED if failed else 0)
 
 
+@cli.command("watch")
+@click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
+@click.option("--every", type=click.FloatRange(min=0), default=30.0, show_default=True, help="Minutes between two polls of the feeds (0: never).")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per line and event.")
+@store_options
+@friendly_errors
+def watch_command(paths, every, as_json, settings):
+    """Keep the index current until Ctrl+C: sync PATHS (default: every folder synced
+    before) when they change, and fetch the feeds every few minutes."""
+    import datetime as dt
+    import signal
+
+    from index import Index
+    from index.watch import Watcher, WatchError
+
+    def show(event) -> None:
+        if as_json:
+            echo_json({"at": dt.datetime.now().isoformat(timespec="seconds"), **event.to_dict()})
+            return
+        stamp = dt.datetime.now().strftime("%H:%M:%S")
+        click.echo(f"{stamp} {event.kind}: {visible(event.message)}", err=event.kind == "error")
+        for failure in event.report.failed if event.report else []:
+            click.echo(f"         failed: {visible(failure['path'])}: {visible(failure['reason'])}", err=True)
+        for result in event.feeds:
+            for failure in result.failed:
+                click.echo(f"         failed: {visible(failure['url'])}: {visible(failure['reason'])}", err=True)
+
+    idx = Index.open(settings=settings)
+    watcher = Watcher(idx, list(paths), every * 60, show)
+    # SIGTERM (a service manager, kill) stops it as Ctrl+C does, after the running sync
+    signal.signal(signal.SIGTERM, lambda *_: watcher.stop.set())
+    try:
+        watcher.run()
+    except WatchError as exc:
+        fail(str(exc))
+    except KeyboardInterrupt:
+        pass
+    click.echo("stopped watching", err=True)
+
+
 # -- status --------------------------------------------------------------------------
 
 
