@@ -100,6 +100,7 @@ def serve(site: Site):
 
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
+        disable_nagle_algorithm = True  # headers and body in one go: no 40 ms delayed-ACK stall a request
 
         def do_GET(self):  # noqa: N802 (the http.server API)
             route = site.routes.get(self.path)
