@@ -396,6 +396,24 @@ class Store:
                 found[meta["embed_hash"]] = vector
         return found
 
+    def added_since(self, epoch: int) -> list[StoredArticle]:
+        """The articles that arrived at or after ``epoch`` (seconds), by their ``added_at``."""
+        got = self.articles_collection.get(where={"added_at": {"$gte": int(epoch)}}, include=["metadatas"])
+        return [StoredArticle(i, m or {}) for i, m in zip(got["ids"], got["metadatas"])]
+
+    def lead_vectors(self, keys: list[str]) -> dict[str, list[float]]:
+        """The vector of each chunk key's first chunk (title and opening): what stories
+        are grouped by."""
+        found: dict[str, list[float]] = {}
+        for first in range(0, len(keys), 500):
+            got = self.chunks.get(
+                where={"$and": [{"chunk_key": {"$in": keys[first : first + 500]}}, {"chunk": 0}]},
+                include=["metadatas", "embeddings"],
+            )
+            for meta, vector in zip(got["metadatas"], got["embeddings"]):
+                found[meta["chunk_key"]] = list(vector)
+        return found
+
     def put_chunks(self, ids, documents, embeddings, metadatas) -> None:
         batch = self.max_batch()
         for first in range(0, len(ids), batch):

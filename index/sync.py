@@ -20,6 +20,7 @@ import hashlib
 import json
 import os
 import signal
+import time
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -155,6 +156,7 @@ class Syncer:
         self.max_bytes = max_bytes
         self.max_jsonl_bytes = max_jsonl_bytes
         self._chunker: Chunker | None = None
+        self.started = int(time.time())  # epoch seconds: the articles this sync adds arrive now
 
     @property
     def chunker(self) -> Chunker:
@@ -241,6 +243,8 @@ class Syncer:
             "chunk_key": chunk_key(article, self.chunker),
         }
         if existing is None:
+            extra["added_at"] = self.started  # when it arrived: `qa new` lists what came since
+
             plan.writes.append(Planned(article, extra, "added"))
             report.added.append(article.id)
         elif existing.chunk_key != extra["chunk_key"] or _meta_changed(existing, article):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 import re
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -39,6 +41,7 @@ class Filters:
     until: str | None = None
     as_of: str | None = None
     recent: bool | None = None
+    new_since: int | None = None  # only articles that arrived at or after this time (epoch seconds)
 
     def as_kwargs(self) -> dict:
         return {
@@ -139,8 +142,10 @@ class Assistant:
         if not question or not question.strip():
             raise AnswerError("the question is empty")
         query = condense(question.strip(), history)
+        filters = filters or Filters()
         passages = self.retriever.search(
-            query, k=PASSAGES, per_article=PER_ARTICLE, rerank=rerank, **(filters or Filters()).as_kwargs()
+            query, k=PASSAGES, per_article=PER_ARTICLE, rerank=rerank, article_ids=self._new_ids(filters),
+            **filters.as_kwargs(),
         )
         if self.llm is not None:
             from .llm import answer_with_llm
@@ -149,6 +154,16 @@ class Assistant:
         else:
             answer = self._extractive(question, query, passages)
         return self.verified(answer)
+
+    def _new_ids(self, filters: Filters) -> list[str] | None:
+        """The ids of the articles that arrived since ``filters.new_since`` (None: no such filter)."""
+        if filters.new_since is None:
+            return None
+        ids = sorted(a.id for a in self.index.store.added_since(filters.new_since))
+        if not ids:
+            when = dt.datetime.fromtimestamp(filters.new_since).isoformat(sep=" ", timespec="minutes")
+            raise AnswerError(f"no article arrived since {when}; ask without --new")
+        return ids
 
     def _extractive(self, question: str, query: str, passages: list[Passage]) -> Answer:
         if not passages:

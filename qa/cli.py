@@ -368,11 +368,12 @@ def status_command(as_json=False, settings=None):
 @click.option("--as-of", "as_of", help="Search as if on this day: later articles are left out, \"recent\" counts from it.")
 @click.option("--recent/--no-recent", default=None, help="Prefer newer articles [default: when the wording asks, e.g. \"this week\"].")
 @click.option("--rerank/--no-rerank", default=None, help="Rescore the top passages with the answer model [default: as shipped].")
+@click.option("--stories/--no-stories", default=None, help='One result per story, with "and N more outlets" [default: on, off with --batch].')
 @click.option("--batch", type=click.File("rb"), help='JSONL of {"id", "question"[, "as_of"]}; one JSON line out per query.')
 @click.option("--json", "as_json", is_flag=True, help='Print {"query", "passages": [...]}.')
 @store_options
 @friendly_errors
-def search_command(query, k, since, until, sources, as_of, recent, rerank, batch, as_json, settings):
+def search_command(query, k, since, until, sources, as_of, recent, rerank, stories, batch, as_json, settings):
     """Find the passages that best match QUERY (hybrid dense + BM25)."""
     from .builder import open_retriever
     from .retrieval import SearchError
@@ -382,7 +383,7 @@ def search_command(query, k, since, until, sources, as_of, recent, rerank, batch
     retriever = open_retriever(settings)
     filters = {
         "k": k, "since": since, "until": until, "sources": list(sources) or None, "as_of": as_of, "recent": recent,
-        "rerank": rerank,
+        "rerank": rerank, "stories": stories if stories is not None else not batch,
     }
     try:
         if batch:
@@ -400,7 +401,14 @@ def search_command(query, k, since, until, sources, as_of, recent, rerank, batch
         click.echo(f"[{n}] {visible(p.title)}" + (f"  ({visible(meta)})" if meta else ""))
         click.echo(f"    {visible(p.article_id)} @ {p.start}-{p.end}  score {p.score:.4f}")
         click.echo("    " + visible(" ".join(p.text.split())[:300]))
+        if p.more_outlets:
+            click.echo("    " + visible(more_outlets_line(p.more_outlets)))
         click.echo()
+
+
+def more_outlets_line(others: list[dict]) -> str:
+    names = sorted({o["source"] or o["article_id"] for o in others})
+    return f"and {len(others)} more from the same story: " + ", ".join(names)
 
 
 def run_batch(retriever, handle, filters) -> int:
@@ -443,23 +451,30 @@ def run_batch(retriever, handle, filters) -> int:
 @click.option("--as-of", "as_of", help="Search as if on this day: later articles are left out, \"recent\" counts from it.")
 @click.option("--recent/--no-recent", default=None, help="Prefer newer articles [default: when the wording asks, e.g. \"this week\"].")
 @click.option("--rerank/--no-rerank", default=None, help="Rescore the retrieved passages with the answer model [default: as shipped].")
+@click.option("--new", "new", is_flag=True, help="Only articles that arrived since you last ran `qa new`.")
+@click.option("--new-since", "new_since", metavar="DAY", help="Only articles that arrived since DAY (YYYY-MM-DD).")
 @click.option("--llm", "llm", envvar="QA_LLM", help="URL of an OpenAI-compatible server, ollama:MODEL or gguf:PATH.")
 @click.option("--json", "as_json", is_flag=True, help="Print the Answer as JSON.")
 @store_options
 @friendly_errors
-def ask_command(question, since, until, sources, as_of, recent, rerank, llm, as_json, settings):
+def ask_command(question, since, until, sources, as_of, recent, rerank, new, new_since, llm, as_json, settings):
     """Answer QUESTION from the articles, citing the passages."""
     from .assistant import AnswerError, Filters
     from .builder import open_assistant
     from .llm import LLMError
     from .retrieval import SearchError
 
+    from index.stories import since_epoch
+
+    try:
+        arrived = since_epoch(new_since or "last", settings) if (new or new_since) else None
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from None
     try:
         assistant = open_assistant(settings, llm=llm)
         stream = None if as_json or not llm else (lambda t: click.echo(visible(t, newlines=True), nl=False))
-        answer = assistant.ask(
-            question, filters=Filters(list(sources) or None, since, until, as_of, recent), on_token=stream, rerank=rerank
-        )
+        filters = Filters(list(sources) or None, since, until, as_of, recent, new_since=arrived)
+        answer = assistant.ask(question, filters=filters, on_token=stream, rerank=rerank)
     except (AnswerError, SearchError, LLMError) as exc:
         fail(str(exc))
     if as_json:
@@ -482,6 +497,56 @@ def ask_command(question, since, until, sources, as_of, recent, rerank, llm, as_
         click.echo("\nNot supported by the articles (shown without citation):")
         for sentence in answer.unsupported:
             click.echo(f"  - {visible(sentence)}")
+
+
+# -- new ------------------------------------------------------------------------------
+
+
+@cli.command("new")
+@click.option("--since", "since", default="last", show_default=True, help='A day (YYYY-MM-DD), or "last": since you last ran qa new.')
+@click.option("--json", "as_json", is_flag=True, help='Print {"since", "stories": [{"title", "lead", "outlets", "dates", "articles"}]}.')
+@store_options
+@friendly_errors
+def new_command(since, as_json, settings):
+    """The stories that arrived since a day, or since you last looked: each with its
+    outlets, dates and lead sentence."""
+    import datetime as dt
+    import time
+
+    from index.stories import mark_looked, new_stories, since_epoch
+
+    from .builder import open_index
+
+    try:
+        start = since_epoch(since, settings)
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from None
+    idx = open_index(settings)
+    looked_at = int(time.time())  # what arrives from now on is new at the next look
+    stories = new_stories(idx, start)
+    mark_looked(settings, looked_at)
+    when = dt.datetime.fromtimestamp(start).isoformat(sep=" ", timespec="minutes")
+    if as_json:
+        echo_json({"since": dt.datetime.fromtimestamp(start).astimezone().isoformat(),
+                   "stories": [s.to_dict() for s in stories]})
+        return
+    if not stories:
+        click.echo(f"nothing new since {when}")
+        return
+    articles = sum(len(s.articles) for s in stories)
+    click.echo(f"{len(stories)} stories ({articles} articles) since {when}:")
+    for story in stories:
+        outlets = story.outlets
+        dates = story.dates
+        span = (dates[0] if len(dates) == 1 else f"{dates[0]} to {dates[-1]}") if dates else "undated"
+        count = f"{len(story.articles)} articles" if len(story.articles) > 1 else "1 article"
+        click.echo("")
+        click.echo(f"* {visible(story.title)}")
+        click.echo(f"  {count} · {visible(', '.join(outlets)) or 'no outlet named'} · {span}")
+        if story.lead:
+            click.echo(f"  \u201c{visible(story.lead)}\u201d")
+        for article in story.articles:
+            click.echo(f"    {visible(article.id)}")
 
 
 # -- eval ----------------------------------------------------------------------------

@@ -16,6 +16,7 @@ from index.lexical import DEEPER  # a filtered search first looks this many time
 
 CANDIDATES = 50  # taken from each retriever before fusion
 RERANK_HEAD = 24  # fused passages the answer model rescores before the top k
+STORY_DEPTH = 3  # with stories=True, this many times k passages are grouped into stories
 RRF_K = 60
 HALF_LIFE_DAYS = 7.0  # of the freshness bonus: a news week
 
@@ -33,6 +34,9 @@ class Passage:
     score: float
     chunk_id: str = ""
     sentences: list[tuple[int, int]] = field(default_factory=list, repr=False)
+    # with ``search(stories=True)``: the other articles of this passage's story among the
+    # results ({"article_id", "title", "source", "date", "url"}), shown as "and N more outlets"
+    more_outlets: list[dict] = field(default_factory=list)
 
     def to_dict(self) -> dict:
         data = asdict(self)
@@ -114,10 +118,11 @@ class Retriever:
         """Load the model and open the indexes now rather than on the first question."""
         self.index.embedder.load()
         self.ranker.load()  # the answerer needs it whether or not search reranks
-        self._refresh()
+        self.refresh()
 
-    def _refresh(self) -> None:
-        """Catch up with syncs made by other processes since the last search."""
+    def refresh(self) -> None:
+        """Catch up with syncs made by other processes since the last search (searches do
+        this themselves; a reader of the store between searches calls it first)."""
         generation = self.index.generation()
         if generation != self._generation:
             if self._generation is not None:
@@ -140,12 +145,21 @@ class Retriever:
         as_of: str | None = None,
         recent: bool | None = None,
         rerank: bool | None = None,
+        stories: bool = False,
     ) -> list[Passage]:
         """``as_of``: search as if on that day (YYYY-MM-DD): later articles are left out and
         "recent" is measured from it (default: from the newest article found).
         ``recent``: prefer newer articles; None decides from the query's wording ("this
         week", "recently", "latest"...). ``rerank``: rescore the fused top passages with
-        the answer model (default: the retriever's setting, else the shipped one: off)."""
+        the answer model (default: the retriever's setting, else the shipped one: off).
+        ``stories``: one passage per story (the same event told by several outlets), the
+        others of its story in ``Passage.more_outlets``."""
+        if stories:
+            found = self.search(
+                query, k * STORY_DEPTH, sources=sources, since=since, until=until, article_ids=article_ids,
+                per_article=per_article, as_of=as_of, recent=recent, rerank=rerank,
+            )
+            return by_story(self.index.store, found)[:k]
         if not query or not query.strip():
             raise SearchError("the query is empty")
         if k < 1:
@@ -157,7 +171,7 @@ class Retriever:
             until_i = as_of_i if until_i is None else min(until_i, as_of_i)
         if recent is None:
             recent = asks_for_recent(query)
-        self._refresh()
+        self.refresh()
         # FTS5 runs while the query is embedded and Chroma searched: both release the GIL.
         lexical = self._background().submit(
             self.index.lexical.search,
@@ -268,6 +282,44 @@ class Retriever:
         from .llamaindex import PassageRetriever
 
         return PassageRetriever(self, k=k, **filters)
+
+
+def by_story(store, passages: list[Passage]) -> list[Passage]:
+    """The best passage of each story, in rank order, the other articles of its story
+    listed on it. Stories are grouped by the articles' lead vectors and dates, as ``qa new``
+    groups them (index/stories.py)."""
+    import numpy as np
+
+    from index.stories import group
+
+    firsts: dict[str, Passage] = {}
+    for p in passages:
+        firsts.setdefault(p.article_id, p)
+    keys = {a: p.chunk_id.rsplit(":", 1)[0] for a, p in firsts.items()}
+    vectors = store.lead_vectors(sorted(set(keys.values())))
+    articles = [a for a in firsts if keys[a] in vectors]
+    story_of: dict[str, int] = {}
+    if articles:
+        matrix = np.array([vectors[keys[a]] for a in articles], dtype=np.float32)
+        for n, members in enumerate(group([firsts[a].date for a in articles], matrix)):
+            story_of.update({articles[m]: n for m in members})
+    out: list[Passage] = []
+    shown: dict[int, Passage] = {}  # story -> the passage that stands for it
+    for p in passages:
+        story = story_of.get(p.article_id)
+        if story is None:
+            out.append(p)
+            continue
+        lead = shown.setdefault(story, p)
+        if lead is p:
+            out.append(p)
+        elif p.article_id != lead.article_id and all(m["article_id"] != p.article_id for m in lead.more_outlets):
+            lead.more_outlets.append(
+                {"article_id": p.article_id, "title": p.title, "source": p.source, "date": p.date, "url": p.url}
+            )
+        elif p.article_id == lead.article_id:
+            out.append(p)  # a second passage of the same article stays (the per-article cap holds)
+    return out
 
 
 def capped(passages: list[Passage], k: int, cap: int) -> list[Passage]:

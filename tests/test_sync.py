@@ -18,11 +18,14 @@ from tests.conftest import ROOT, SEED, cli_env, run_qa, write_corpus
 
 
 def snapshot(idx: Index) -> dict:
-    """Everything stored, but vectors (compared separately, within float noise)."""
+    """Everything stored, but vectors (compared separately, within float noise) and the
+    arrival time (present on every article, checked on its own)."""
     arts = idx.store.articles_collection.get(include=["metadatas", "documents"])
     chunks = idx.store.chunks.get(include=["metadatas", "documents"])
+    assert all(isinstance(m.get("added_at"), int) for m in arts["metadatas"])
+    arrival = [{k: v for k, v in m.items() if k != "added_at"} for m in arts["metadatas"]]
     return {
-        "articles": {i: (m, d) for i, m, d in zip(arts["ids"], arts["metadatas"], arts["documents"])},
+        "articles": {i: (m, d) for i, m, d in zip(arts["ids"], arrival, arts["documents"])},
         "chunks": {i: (m, d) for i, m, d in zip(chunks["ids"], chunks["metadatas"], chunks["documents"])},
     }
 

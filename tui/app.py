@@ -9,6 +9,9 @@ the widgets.
 from __future__ import annotations
 
 import logging
+import threading
+import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Callable
 
@@ -26,7 +29,7 @@ from qa.assistant import Assistant, Filters
 from qa.export import answer_text, chat_markdown
 from qa.terminal import visible
 
-from .screens import ArticleScreen, ChatsScreen, FiltersScreen, PromptScreen, SyncPanel
+from .screens import ArticleScreen, ChatsScreen, FiltersScreen, PromptScreen, StoriesScreen, SyncPanel
 from .widgets import AnswerMessage, SourcesPanel, StatusLine, UserMessage
 
 
@@ -69,6 +72,7 @@ class ChatApp(App):
         Binding("ctrl+f", "filters", "Filters"),
         Binding("ctrl+y", "copy_answer", "Copy"),
         Binding("ctrl+r", "export_chat", "Export"),
+        Binding("ctrl+t", "whats_new", "New stories"),  # ctrl+w deletes a word in the prompt
         Binding("escape", "cancel", "Cancel", show=False),
         Binding("ctrl+l", "focus_prompt", "Ask", show=False),
     ]
@@ -98,6 +102,13 @@ class ChatApp(App):
             super().__init__()
             self.target, self.error = target, error
 
+    class Arrivals(Message):
+        """What arrived since the last look (a watch or fetch elsewhere), and the counts."""
+
+        def __init__(self, stories: list, counts: tuple[int, int]):
+            super().__init__()
+            self.stories, self.counts = stories, counts
+
     class SyncProgress(Message):
         def __init__(self, phase: str, done: int, total: int):
             super().__init__()
@@ -113,8 +124,14 @@ class ChatApp(App):
         load_assistant: Callable[[], Assistant],
         cursor_blink: bool = True,
         export_dir: Path | None = None,
+        arrivals_every: float = 5.0,
     ):
         super().__init__()
+        self.arrivals_every = arrivals_every  # seconds between two looks for new articles
+        self._new_stories: list = []
+        self._arrivals_since: int | None = None
+        self._generation: int | None = None
+        self._store_lock = threading.Lock()  # answers and the arrivals check take turns on the store
         self._load_assistant = load_assistant
         self.cursor_blink = cursor_blink
         self.export_dir = export_dir
@@ -169,6 +186,11 @@ class ChatApp(App):
         self.assistant = event.assistant
         self.session = self.assistant.chat(self.filters)
         self.refresh_status()
+        from index.stories import last_look
+
+        # new: since `qa new` last ran, else since the app started
+        self._arrivals_since = last_look(self.assistant.index.settings) or int(time.time())
+        self.set_interval(self.arrivals_every, self._check_arrivals)
         if self._status_counts()[0] == 0:
             self.notify(
                 "The index is empty: press Ctrl+P and choose “Sync folder” to add articles.",
@@ -199,11 +221,81 @@ class ChatApp(App):
         parts = [f"collection {settings.collection}", f"{articles} articles", f"{chunks} chunks"]
         if self.assistant.llm is not None:
             parts.append("LLM on")
+        if self._new_stories:
+            n = len(self._new_stories)
+            parts.append(f"{n} new {'story' if n == 1 else 'stories'} (Ctrl+T)")
         f = self.filters
+        if f.new_since is not None:
+            parts.append("asking new articles only")
         if f.sources or f.since or f.until or f.as_of:
             shown = [",".join(f.sources or []), f.since and f"from {f.since}", f.until and f"to {f.until}", f.as_of and f"as of {f.as_of}"]
             parts.append("filters: " + " ".join(x for x in shown if x))
         self.query_one(StatusLine).set_status(" · ".join(parts))
+
+    # -- what's new -----------------------------------------------------------------
+
+    @work(thread=True, exclusive=True, group="arrivals")
+    def _check_arrivals(self) -> None:
+        """When the index moved (a sync here or elsewhere), group what arrived since the
+        last look into stories. Store reads run here, never on the event loop."""
+        from index.stories import new_stories
+
+        index = self.assistant.index
+        try:
+            generation = index.generation()
+            if generation == self._generation:
+                return
+            with self._store_lock:  # a catch-up reconnects the embedded store: not mid-answer
+                self.assistant.retriever.refresh()
+                stories = new_stories(index, self._arrivals_since)
+                counts = index.store.counts()
+            self._generation = generation
+        except Exception:  # a server away for a moment: tried again at the next tick
+            return
+        self.post_message(self.Arrivals(stories, counts))
+
+    @on(Arrivals)
+    def _arrivals(self, event: Arrivals) -> None:
+        self._new_stories = event.stories
+        self.refresh_status()
+
+    def action_whats_new(self) -> None:
+        if self.assistant is None:
+            return
+        from index.stories import mark_looked
+
+        stories = self._new_stories
+        mark_looked(self.assistant.index.settings, int(time.time()))
+        self.push_screen(StoriesScreen(stories), lambda n: self._open_story(stories, n))
+
+    def _open_story(self, stories: list, n: int | None) -> None:
+        if n is None:
+            return
+        ids = [a.id for a in stories[n].articles]
+        self._read_article(ids[0], None, ids)
+
+    @work(thread=True, exclusive=True, group="reader")
+    def _read_article(self, article_id: str, citation, story: list[str] | None = None) -> None:
+        try:
+            article = self.assistant.index.article(article_id)
+        except Exception as exc:
+            self.call_from_thread(
+                self.notify, describe_error(exc), title="Cannot open the article", severity="error", markup=False
+            )
+            return
+        self.call_from_thread(self.push_screen, ArticleScreen(article, citation, story, self.assistant.index.article))
+
+    def action_toggle_new_only(self) -> None:
+        from index.stories import since_epoch
+
+        if self.assistant is None:
+            return
+        on = self.filters.new_since is None
+        self.filters = replace(self.filters, new_since=since_epoch("last", self.assistant.index.settings) if on else None)
+        if self.session is not None:
+            self.session.filters = self.filters
+        self.notify("Asking only the articles that arrived since the last look." if on else "Asking all articles.")
+        self.refresh_status()
 
     # -- asking -------------------------------------------------------------------------
 
@@ -243,7 +335,8 @@ class ChatApp(App):
             self.post_message(self.Token(target, text))
 
         try:
-            answer = self.session.ask(question, on_token=on_token)
+            with self._store_lock:
+                answer = self.session.ask(question, on_token=on_token)
         except Cancelled:
             return
         except Exception as exc:
@@ -352,7 +445,7 @@ class ChatApp(App):
         except SearchError as exc:
             self.notify(describe_error(exc), title="Filters not changed", severity="error", markup=False)
             return
-        self.filters = Filters(**values)
+        self.filters = Filters(**values, new_since=self.filters.new_since)
         if self.session is not None:
             self.session.filters = self.filters
         self.refresh_status()
@@ -386,6 +479,10 @@ class ChatApp(App):
         yield SystemCommand("Filters", "Limit this chat to sources and dates", self.action_filters)
         yield SystemCommand("Export chat", "Save this chat as Markdown with a bibliography", self.action_export_chat)
         yield SystemCommand("Copy answer", "Copy the selected answer with its sources", self.action_copy_answer)
+        yield SystemCommand("What's new", "The stories that arrived since the last look", self.action_whats_new)
+        yield SystemCommand(
+            "Ask new articles only", "Toggle: answer only from what arrived since the last look", self.action_toggle_new_only
+        )
 
     def action_sync_prompt(self) -> None:
         if self.assistant is None:

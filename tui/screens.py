@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from typing import Callable
+
 from rich.text import Text
-from textual import on
+from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.message import Message
 from textual.screen import ModalScreen, Screen
 from textual.widgets import Button, Footer, Input, Label, ListItem, ListView, ProgressBar, Static
 
@@ -16,14 +19,33 @@ from qa.terminal import visible
 
 
 class ArticleScreen(Screen):
-    """The whole article, scrolled to the cited span, which is highlighted."""
+    """The whole article, scrolled to the cited span, which is highlighted. Given its
+    story (the other outlets' articles about the same event), n and p step through them;
+    ``load`` reads an article by id, in a thread (the store may be a server)."""
 
-    BINDINGS = [Binding("escape,q", "app.pop_screen", "Back")]
+    BINDINGS = [
+        Binding("escape,q", "app.pop_screen", "Back"),
+        Binding("n", "step(1)", "Next outlet", show=False),
+        Binding("p", "step(-1)", "Previous outlet", show=False),
+    ]
 
-    def __init__(self, article: Article, citation: Citation):
+    class Loaded(Message):
+        def __init__(self, article: Article | None, error: str | None = None):
+            super().__init__()
+            self.article, self.error = article, error
+
+    def __init__(
+        self,
+        article: Article,
+        citation: Citation | None = None,
+        story: list[str] | None = None,
+        load: Callable[[str], Article] | None = None,
+    ):
         super().__init__()
         self.article = article
         self.citation = citation
+        self.story = story or [article.id]
+        self.load = load
 
     def compose(self) -> ComposeResult:
         a = self.article
@@ -31,9 +53,13 @@ class ArticleScreen(Screen):
         yield Static(Text(visible(a.title), style="bold"), id="article-title")
         if meta:
             yield Static(Text(visible(meta), style="dim"), id="article-meta")
+        if len(self.story) > 1:
+            where = self.story.index(a.id) + 1 if a.id in self.story else 1
+            yield Static(Text(f"story: outlet {where} of {len(self.story)} · n next, p previous", style="dim"), id="article-story")
+        span = (self.citation.start, self.citation.end) if self.citation and self.citation.article_id == a.id else (0, 0)
         with VerticalScroll(id="article-body"):
             for start, end in _paragraphs(a.text):
-                lo, hi = max(self.citation.start, start), min(self.citation.end, end)
+                lo, hi = max(span[0], start), min(span[1], end)
                 cited = lo < hi
                 if cited:  # the cited span highlighted; each part shown visibly
                     text = Text.assemble(
@@ -48,6 +74,54 @@ class ArticleScreen(Screen):
         cited = self.query(".cited")
         if cited:
             self.call_after_refresh(self.query_one("#article-body").scroll_to_widget, cited.first(), top=True, animate=False)
+
+    def action_step(self, by: int) -> None:
+        if len(self.story) < 2 or self.load is None:
+            return
+        here = self.story.index(self.article.id) if self.article.id in self.story else 0
+        self._read(self.story[(here + by) % len(self.story)])
+
+    @work(thread=True, exclusive=True, group="article")
+    def _read(self, article_id: str) -> None:
+        try:
+            self.post_message(self.Loaded(self.load(article_id)))
+        except Exception as exc:  # shown as a notice; the reader stays open
+            self.post_message(self.Loaded(None, visible(str(exc).splitlines()[0] if str(exc) else type(exc).__name__)))
+
+    @on(Loaded)
+    async def _loaded(self, event: Loaded) -> None:
+        if event.article is None:
+            self.notify(event.error or "cannot open the article", title="Cannot open the article", severity="error", markup=False)
+            return
+        self.article = event.article
+        await self.recompose()
+
+
+class StoriesScreen(ModalScreen[int | None]):
+    """What arrived: one line per story (its outlets and lead); Enter opens its first article."""
+
+    BINDINGS = [Binding("escape", "dismiss(None)", "Close")]
+
+    def __init__(self, stories: list):
+        super().__init__()
+        self.stories = stories
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog"):
+            yield Label(f"New stories ({len(self.stories)})", classes="panel-title")
+            if not self.stories:
+                yield Label("Nothing new.")
+            items = []
+            for n, story in enumerate(self.stories):
+                outlets = ", ".join(story.outlets) or "no outlet named"
+                detail = f"{len(story.articles)} · {outlets} · {story.lead[:160]}"
+                items.append(ListItem(Label(Text(visible(story.title) + "\n  " + visible(detail))), name=str(n)))
+            yield ListView(*items, id="stories")
+            yield Footer()
+
+    @on(ListView.Selected)
+    def _pick(self, event: ListView.Selected) -> None:
+        self.dismiss(int(event.item.name))
 
 
 def _paragraphs(text: str) -> list[tuple[int, int]]:
