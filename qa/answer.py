@@ -28,6 +28,9 @@ class Citation:
     start: int
     end: int
     source: str | None = None
+    # the other articles of the cited article's story among the answer's passages
+    # ({"article_id", "title", "source", "date", "url"}): "and N more outlets"
+    more_outlets: list[dict] = field(default_factory=list)
 
     def to_dict(self) -> dict:
         return asdict(self)

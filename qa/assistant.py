@@ -24,7 +24,7 @@ from .extractive import (
     short_answer,
     with_context,
 )
-from .retrieval import Passage, Retriever
+from .retrieval import Passage, Retriever, story_peers
 
 PASSAGES = 6  # passages an answer is drawn from
 PER_ARTICLE = 2  # of which at most this many from one article
@@ -153,7 +153,16 @@ class Assistant:
             answer = answer_with_llm(self, question, query, passages, history, on_token)
         else:
             answer = self._extractive(question, query, passages)
-        return self.verified(answer)
+        return self.with_stories(self.verified(answer), passages)
+
+    def with_stories(self, answer: Answer, passages: list[Passage]) -> Answer:
+        """Each citation names the other outlets of its story among the passages."""
+        if not answer.citations:
+            return answer
+        peers = story_peers(self.index.store, passages)
+        for citation in answer.citations:
+            citation.more_outlets = peers.get(citation.article_id, [])
+        return answer
 
     def _new_ids(self, filters: Filters) -> list[str] | None:
         """The ids of the articles that arrived since ``filters.new_since`` (None: no such filter)."""

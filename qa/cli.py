@@ -493,6 +493,8 @@ def ask_command(question, since, until, sources, as_of, recent, rerank, new, new
             + f" — {visible(c.article_id)} @ {c.start}-{c.end}"
         )
         click.echo(f"    “{visible(' '.join(c.quote.split()))}”")
+        if c.more_outlets:
+            click.echo("    " + visible(more_outlets_line(c.more_outlets)))
     if answer.unsupported:
         click.echo("\nNot supported by the articles (shown without citation):")
         for sentence in answer.unsupported:

@@ -284,10 +284,9 @@ class Retriever:
         return PassageRetriever(self, k=k, **filters)
 
 
-def by_story(store, passages: list[Passage]) -> list[Passage]:
-    """The best passage of each story, in rank order, the other articles of its story
-    listed on it. Stories are grouped by the articles' lead vectors and dates, as ``qa new``
-    groups them (index/stories.py)."""
+def _story_of(store, passages: list[Passage]) -> dict[str, int]:
+    """Each article among ``passages`` -> its story's number; grouped by the articles'
+    lead vectors and dates, as ``qa new`` groups them (index/stories.py)."""
     import numpy as np
 
     from index.stories import group
@@ -295,30 +294,47 @@ def by_story(store, passages: list[Passage]) -> list[Passage]:
     firsts: dict[str, Passage] = {}
     for p in passages:
         firsts.setdefault(p.article_id, p)
+    if len(firsts) < 2:
+        return {}
     keys = {a: p.chunk_id.rsplit(":", 1)[0] for a, p in firsts.items()}
     vectors = store.lead_vectors(sorted(set(keys.values())))
     articles = [a for a in firsts if keys[a] in vectors]
-    story_of: dict[str, int] = {}
-    if articles:
-        matrix = np.array([vectors[keys[a]] for a in articles], dtype=np.float32)
-        for n, members in enumerate(group([firsts[a].date for a in articles], matrix)):
-            story_of.update({articles[m]: n for m in members})
+    if not articles:
+        return {}
+    matrix = np.array([vectors[keys[a]] for a in articles], dtype=np.float32)
+    return {
+        articles[m]: n for n, members in enumerate(group([firsts[a].date for a in articles], matrix)) for m in members
+    }
+
+
+def _outlet(p: Passage) -> dict:
+    return {"article_id": p.article_id, "title": p.title, "source": p.source, "date": p.date, "url": p.url}
+
+
+def story_peers(store, passages: list[Passage]) -> dict[str, list[dict]]:
+    """For each article among ``passages``, the other articles of its story among them."""
+    story_of = _story_of(store, passages)
+    firsts: dict[str, Passage] = {}
+    for p in passages:
+        firsts.setdefault(p.article_id, p)
+    return {
+        a: [_outlet(firsts[b]) for b in firsts if b != a and story_of.get(b) == story_of[a]] for a in story_of
+    }
+
+
+def by_story(store, passages: list[Passage]) -> list[Passage]:
+    """The best passage of each story, in rank order, the other articles of its story
+    listed on it (``Passage.more_outlets``)."""
+    story_of = _story_of(store, passages)
     out: list[Passage] = []
     shown: dict[int, Passage] = {}  # story -> the passage that stands for it
     for p in passages:
         story = story_of.get(p.article_id)
-        if story is None:
-            out.append(p)
-            continue
-        lead = shown.setdefault(story, p)
-        if lead is p:
-            out.append(p)
-        elif p.article_id != lead.article_id and all(m["article_id"] != p.article_id for m in lead.more_outlets):
-            lead.more_outlets.append(
-                {"article_id": p.article_id, "title": p.title, "source": p.source, "date": p.date, "url": p.url}
-            )
-        elif p.article_id == lead.article_id:
+        lead = shown.setdefault(story, p) if story is not None else p
+        if lead is p or p.article_id == lead.article_id:
             out.append(p)  # a second passage of the same article stays (the per-article cap holds)
+        elif all(m["article_id"] != p.article_id for m in lead.more_outlets):
+            lead.more_outlets.append(_outlet(p))
     return out
 
 

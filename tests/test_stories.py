@@ -124,3 +124,16 @@ def test_ask_new_answers_only_from_what_arrived_since_the_last_look(settings, tm
     assert all(c["article_id"] == "bikes.md" for c in old["citations"])
     everything = json.loads(run_qa(["ask", "--json", "What happened in Grindavik?"], settings).stdout)
     assert "eruption1.md" in {c["article_id"] for c in everything["citations"]}
+
+
+def test_an_answer_names_the_other_outlets_of_each_cited_story(settings, tmp_path):
+    folder = tmp_path / "news"
+    write(folder, eruption1=ERUPTION_1, eruption2=ERUPTION_2, bikes=BIKES)
+    assert run_qa(["index", str(folder)], settings).returncode == 0
+    answer = json.loads(run_qa(["ask", "--json", "Why were flights at Keflavik halted?"], settings).stdout)
+    cited = answer["citations"][0]
+    assert cited["article_id"] in ("eruption1.md", "eruption2.md")
+    other = ({"eruption1.md", "eruption2.md"} - {cited["article_id"]}).pop()
+    assert [o["article_id"] for o in cited["more_outlets"]] == [other]
+    text = run_qa(["ask", "Why were flights at Keflavik halted?"], settings).stdout
+    assert "and 1 more from the same story:" in text

@@ -93,6 +93,9 @@ class CitationItem(ListItem):
             visible(self.context[end:], newlines=True),
         )
         yield Label(body, classes="quote", markup=False)
+        if c.more_outlets:
+            outlets = ", ".join(sorted({o["source"] or o["article_id"] for o in c.more_outlets}))
+            yield Label(Text(visible(f"and {len(c.more_outlets)} more from the same story: {outlets}"), style="dim"), markup=False)
 
 
 class SourcesPanel(Vertical):
