@@ -34,7 +34,7 @@ async def test_new_stories_from_another_process_show_up_and_open_in_the_reader(s
         write(folder, eruption1=ERUPTION_1, eruption2=ERUPTION_2, bikes=BIKES)
         indexed = await asyncio.to_thread(run_qa, ["index", str(folder)], seeded_settings)
         assert indexed.returncode == 0, indexed.stderr
-        await wait_for(pilot, lambda: "2 new stories (Ctrl+T)" in status())
+        await wait_for(pilot, lambda: "2 new stories (3 articles, Ctrl+T)" in status())
         assert "4 articles" in status()
 
         await pilot.press("ctrl+t")

@@ -223,7 +223,8 @@ class ChatApp(App):
             parts.append("LLM on")
         if self._new_stories:
             n = len(self._new_stories)
-            parts.append(f"{n} new {'story' if n == 1 else 'stories'} (Ctrl+T)")
+            m = sum(len(story.articles) for story in self._new_stories)
+            parts.append(f"{n} new {'story' if n == 1 else 'stories'} ({m} {'article' if m == 1 else 'articles'}, Ctrl+T)")
         f = self.filters
         if f.new_since is not None:
             parts.append("asking new articles only")
