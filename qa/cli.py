@@ -551,6 +551,21 @@ def new_command(since, as_json, settings):
             click.echo(f"    {visible(article.id)}")
 
 
+# -- mcp ------------------------------------------------------------------------------
+
+
+@cli.command("mcp")
+@click.option("--http", "http_port", type=click.IntRange(1, 65535), help="Serve streamable HTTP on localhost:PORT instead of stdio.")
+@click.option("--allow-sync", is_flag=True, help="Add a `sync` tool (the server is read-only without it).")
+@store_options
+@friendly_errors
+def mcp_command(http_port, allow_sync, settings):
+    """An MCP server for agents: search, ask, get_article, list_sources, index_status."""
+    from .mcp import serve
+
+    serve(settings, http_port, allow_sync)
+
+
 # -- eval ----------------------------------------------------------------------------
 
 
