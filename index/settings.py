@@ -1,5 +1,7 @@
-"""Typed settings, read from the environment (prefix ``QA_``) and overridden by flags.
+"""Typed settings: flags > environment (prefix ``QA_``) > the settings file > defaults.
 
+The settings file is TOML in the platform's config folder (``QA_CONFIG`` names another),
+flat keys named as the fields (``collection = "news"``); ``qa config`` shows and sets it.
 Every entry point (CLI, TUI, tests, benchmarks) builds one ``Settings`` and passes it down;
 nothing reads a global.
 """
@@ -7,17 +9,63 @@ nothing reads a global.
 from __future__ import annotations
 
 import hashlib
+import os
 import re
+import tomllib
 from pathlib import Path
 
-from platformdirs import user_cache_dir, user_data_dir
+from platformdirs import user_cache_dir, user_config_dir, user_data_dir
 from pydantic import AliasChoices, Field, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 COLLECTION_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$")
 
 
-class Settings(BaseSettings):
+def config_path() -> Path:
+    """The settings file: ``QA_CONFIG``, else ``config.toml`` in the platform's config folder."""
+    explicit = os.environ.get("QA_CONFIG")
+    return Path(explicit).expanduser() if explicit else Path(user_config_dir("qa-news", appauthor=False)) / "config.toml"
+
+
+class ConfigError(ValueError):
+    """A settings file that cannot be read; str() is one line naming it."""
+
+
+def read_config(path: Path | None = None) -> dict:
+    """The settings file's keys ({} when there is none)."""
+    path = path or config_path()
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return {}
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"cannot read the settings file {path}: {exc}") from None
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"the settings file {path} is not valid TOML ({exc}); fix it or qa config unset the key") from None
+
+
+class ConfigFile(PydanticBaseSettingsSource):
+    """The settings file as a pydantic-settings source: the keys this class knows."""
+
+    def get_field_value(self, field, field_name):  # the whole file is read in __call__
+        return None, field_name, False
+
+    def __call__(self) -> dict:
+        fields = self.settings_cls.model_fields
+        return {k: v for k, v in read_config().items() if k in fields}
+
+
+class FileSettings(BaseSettings):
+    """Flags (init arguments) > environment > settings file > defaults."""
+
+    @classmethod
+    def settings_customise_sources(cls, settings_cls, init_settings, env_settings, dotenv_settings, file_secret_settings):
+        return (init_settings, env_settings, ConfigFile(settings_cls))
+
+
+class Settings(FileSettings):
     model_config = SettingsConfigDict(env_prefix="QA_", extra="ignore", populate_by_name=True)
 
     data_dir: Path = Field(

@@ -22,16 +22,22 @@ def open_index(settings: Settings, seed: bool = True, progress=None, create: boo
     return idx
 
 
-def open_retriever(settings: Settings, seed: bool = True, create: bool = False):
+def open_retriever(settings: Settings, seed: bool = True, create: bool = False, answering=None):
+    """``answering``: a ``qa.settings.Settings`` (default: environment and settings file)."""
     from .retrieval import Retriever
+    from .settings import Settings as AnswerSettings
 
-    return Retriever(open_index(settings, seed=seed, create=create))
+    answering = answering or AnswerSettings()
+    return Retriever(open_index(settings, seed=seed, create=create), rerank=answering.rerank)
 
 
-def open_assistant(settings: Settings, llm=None, seed: bool = True, create: bool = False):
-    """``create``: the chat app makes a new collection (it says it is empty and offers to
-    sync a folder into it)."""
+def open_assistant(settings: Settings, llm=None, seed: bool = True, create: bool = False, answering=None):
+    """``llm``: a backend spec (default: the ``llm`` setting); ``create``: the chat app
+    makes a new collection (it says it is empty and offers to sync a folder into it)."""
     from .assistant import Assistant
     from .llm import make_llm
+    from .settings import Settings as AnswerSettings
 
-    return Assistant(open_retriever(settings, seed=seed, create=create), llm=make_llm(llm))
+    answering = answering or AnswerSettings()
+    retriever = open_retriever(settings, seed=seed, create=create, answering=answering)
+    return Assistant(retriever, llm=make_llm(llm or answering.llm, answering))

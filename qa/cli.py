@@ -43,12 +43,18 @@ def make_settings(**overrides):
 
     from index.settings import Settings
 
+    from index.settings import ConfigError, read_config
+
     values = {k: v for k, v in overrides.items() if v not in (None, "")}
     try:
         return Settings(**values)
+    except ConfigError as exc:
+        raise click.UsageError(str(exc)) from None
     except ValidationError as exc:
         first = exc.errors()[0]
-        raise click.UsageError(f"{'.'.join(map(str, first['loc']))}: {first['msg']}") from None
+        key = ".".join(map(str, first["loc"]))
+        where = " (in the settings file: qa config set or unset it)" if key in read_config() and key not in values else ""
+        raise click.UsageError(f"{key}: {first['msg']}{where}") from None
 
 
 def friendly_errors(func):
@@ -59,12 +65,15 @@ def friendly_errors(func):
     def wrapper(*args, **kwargs):
         from index import ArticleNotFound, known_error
         from index.embedding import EmbeddingError
+        from index.settings import ConfigError
 
         from .ranker import RankerError
 
         notes_to_stderr()
         try:
             return func(*args, **kwargs)
+        except ConfigError as exc:
+            fail(str(exc), 2)  # a bad setting is a usage error
         except (EmbeddingError, ArticleNotFound, RankerError) as exc:
             fail(str(exc))
         except KeyboardInterrupt:
@@ -152,6 +161,65 @@ def cli(ctx: click.Context) -> None:
             ctx.invoke(chat)
         else:
             ctx.invoke(status_command)
+
+
+# -- config ---------------------------------------------------------------------------
+
+
+@cli.group("config")
+def config_group() -> None:
+    """The settings file (TOML): where it is, what is in effect, and setting a key.
+
+    Precedence: flags > environment (QA_...) > the settings file > defaults."""
+
+
+@config_group.command("path")
+def config_path_command():
+    """Where the settings file is (QA_CONFIG names another)."""
+    from index.settings import config_path
+
+    click.echo(str(config_path()))
+
+
+@config_group.command("show")
+@click.option("--json", "as_json", is_flag=True, help='Print {"path", "settings": [{"key", "value", "from"}]}.')
+@friendly_errors
+def config_show_command(as_json):
+    """Every setting in effect, and where it comes from (environment, file or default)."""
+    from index.settings import config_path
+
+    from .config import effective
+
+    rows = effective()
+    if as_json:
+        echo_json({"path": str(config_path()), "settings": rows})
+        return
+    click.echo(f"# {visible(config_path())}")
+    for row in rows:
+        click.echo(f"{row['key']} = {visible(row['value'])}  ({row['from']})")
+
+
+@config_group.command("set")
+@click.argument("key")
+@click.argument("value")
+@friendly_errors
+def config_set_command(key, value):
+    """Set KEY to VALUE in the settings file (checked first)."""
+    from .config import set_value
+
+    path, shown = set_value(key, value)
+    click.echo(f"{key} = {visible(shown)} in {visible(path)}")
+
+
+@config_group.command("unset")
+@click.argument("key")
+@friendly_errors
+def config_unset_command(key):
+    """Remove KEY from the settings file (its default, or the environment's, applies)."""
+    from .config import unset_value
+
+    path, was_set = unset_value(key)
+    click.echo(f"{key} removed from {visible(path)}" if was_set else f"{key} was not set in {visible(path)}")
 
 
 # -- index ---------------------------------------------------------------------------

@@ -35,28 +35,35 @@ class LLMError(Exception):
     pass
 
 
-def make_llm(spec):
+def make_llm(spec, settings=None):
     """``None`` -> no LLM; 'http(s)://host:port[/v1]' -> OpenAI-compatible;
-    'ollama:MODEL'; 'gguf:PATH'. An LLM object given through the API is used as is."""
+    'ollama:MODEL'; 'gguf:PATH'. An LLM object given through the API is used as is.
+    ``settings``: a ``qa.settings.Settings`` (model name, key, timeouts; default: read
+    from the environment and the settings file)."""
     if spec is None or spec == "":
         return None
     if not isinstance(spec, str):
         return spec
+    if settings is None:
+        from .settings import Settings
+
+        settings = Settings()
     try:
         if spec.startswith(("http://", "https://")):
             from llama_index.llms.openai_like import OpenAILike
 
             base = spec.rstrip("/")
             base = base if base.endswith("/v1") else base + "/v1"
+            key = settings.llm_api_key.get_secret_value() if settings.llm_api_key else "not-needed"
             return OpenAILike(
-                model=os.environ.get("QA_LLM_MODEL", "local-model"),
+                model=settings.llm_model,
                 api_base=base,
-                api_key=os.environ.get("QA_LLM_API_KEY", "not-needed"),
+                api_key=key,
                 is_chat_model=True,
-                context_window=int(os.environ.get("QA_LLM_CONTEXT", "8192")),
+                context_window=settings.llm_context or 8192,
                 max_tokens=300,
                 temperature=0.0,
-                timeout=float(os.environ.get("QA_LLM_TIMEOUT", "120")),
+                timeout=settings.llm_timeout,
                 max_retries=0,
             )
         if spec.startswith("ollama:"):
@@ -64,12 +71,12 @@ def make_llm(spec):
 
             return Ollama(
                 model=spec.split(":", 1)[1],
-                base_url=os.environ.get("OLLAMA_HOST", "http://localhost:11434"),
-                request_timeout=120.0,
+                base_url=settings.ollama_host,
+                request_timeout=settings.llm_timeout,
                 temperature=0.0,
             )
         if spec.startswith("gguf:"):
-            return gguf_llm(spec.split(":", 1)[1])
+            return gguf_llm(spec.split(":", 1)[1], settings.llm_context or 4096)
     except ImportError as exc:
         extra = "gguf" if spec.startswith("gguf:") else "llm"
         raise LLMError(
@@ -79,7 +86,7 @@ def make_llm(spec):
     raise LLMError(f"unknown LLM backend {spec!r}: use http://host:port, ollama:MODEL or gguf:PATH")
 
 
-def gguf_llm(path: str):
+def gguf_llm(path: str, context: int = 4096):
     """A local GGUF model through LlamaIndex's LlamaCPP, prompted with the chat template
     stored in the file (LlamaCPP's default prompt format fits no instruct model)."""
     if not path:
@@ -93,7 +100,7 @@ def gguf_llm(path: str):
             model_path=path,
             temperature=0.0,
             max_new_tokens=300,
-            context_window=int(os.environ.get("QA_LLM_CONTEXT", "4096")),
+            context_window=context,
             verbose=False,
         )
     except ValueError as exc:  # llama.cpp's word for a file it cannot load

@@ -8,6 +8,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 from pathlib import Path
@@ -19,6 +20,8 @@ from index import Settings
 ROOT = Path(__file__).resolve().parent.parent
 SEED = ROOT / "seeds" / "putins-new-eastward-pivot.txt"
 os.environ["ANONYMIZED_TELEMETRY"] = "False"
+# A settings file of the person running the tests must not change them: point at none.
+os.environ["QA_CONFIG"] = os.path.join(tempfile.mkdtemp(prefix="qa-tests-"), "no-config.toml")
 
 
 @pytest.fixture(scope="session")

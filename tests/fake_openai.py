@@ -8,7 +8,8 @@ included, on localhost). Its "model" is deterministic:
 * if no passage is given, it says the articles don't answer;
 * ``server.script``, when a test sets it, is what it says instead.
 
-``server.requests`` keeps every request body, so tests can check what was sent.
+``server.requests`` keeps every request body, ``server.keys`` its Authorization header, so
+tests can check what was sent.
 """
 
 from __future__ import annotations
@@ -41,6 +42,7 @@ class Handler(BaseHTTPRequestHandler):
             return
         body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
         self.server.requests.append(body)
+        self.server.keys.append(self.headers.get("Authorization"))
         text = self.server.script or fake_model(body["messages"])
         base = {"id": "chatcmpl-1", "created": int(time.time()), "model": body.get("model", "fake")}
         if not body.get("stream"):
@@ -75,6 +77,7 @@ class Handler(BaseHTTPRequestHandler):
 def start() -> ThreadingHTTPServer:
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     server.requests = []
+    server.keys = []  # the Authorization header of each request
     server.delay = 0.0  # seconds between streamed tokens
     server.script = None
     threading.Thread(target=server.serve_forever, daemon=True).start()
