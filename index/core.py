@@ -10,17 +10,17 @@ from pathlib import Path
 from typing import Callable
 
 from .article import Article
-from .errors import StoreError
+from .errors import QAError, StoreError
 from .settings import Settings
 from .store import Store, connect, remember_roots
 from .sync import Plan, Progress, SyncReport, Syncer, checkpoint, now_iso
 
 
 class SyncBusy(StoreError):
-    pass
+    exit_code = 75  # EX_TEMPFAIL
 
 
-class ArticleNotFound(KeyError):
+class ArticleNotFound(QAError, KeyError):
     def __str__(self) -> str:
         return f"no article with id {self.args[0]!r}"
 

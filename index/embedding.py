@@ -19,6 +19,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .errors import QAError
+
 MODEL_NAME = "sentence-transformers/all-MiniLM-L6-v2"
 MODEL_DIM = 384
 MAX_SEQ_TOKENS = 256
@@ -26,7 +28,7 @@ ONNX_FILE = "all-MiniLM-L6-v2.onnx"
 log = logging.getLogger(__name__)
 
 
-class EmbeddingError(Exception):
+class EmbeddingError(QAError):
     pass
 
 

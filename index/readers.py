@@ -19,6 +19,7 @@ from pathlib import Path
 
 from .article import Article, normalize_date
 from .dates import is_date_line, parse_date
+from .errors import QAError
 
 TEXT_SUFFIXES = {".txt", ".text"}
 MARKDOWN_SUFFIXES = {".md", ".markdown"}
@@ -27,7 +28,7 @@ JSONL_SUFFIXES = {".jsonl"}
 SUPPORTED = TEXT_SUFFIXES | MARKDOWN_SUFFIXES | HTML_SUFFIXES | JSONL_SUFFIXES
 
 
-class ReadError(Exception):
+class ReadError(QAError):
     """A file (or one line of it) that cannot be indexed; str() is the one-line reason."""
 
 

@@ -18,6 +18,8 @@ from platformdirs import user_cache_dir, user_config_dir, user_data_dir
 from pydantic import AliasChoices, Field, field_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+from .errors import QAError
+
 COLLECTION_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$")
 
 
@@ -27,8 +29,10 @@ def config_path() -> Path:
     return Path(explicit).expanduser() if explicit else Path(user_config_dir("qa-news", appauthor=False)) / "config.toml"
 
 
-class ConfigError(ValueError):
-    """A settings file that cannot be read; str() is one line naming it."""
+class ConfigError(QAError, ValueError):
+    """A settings file that cannot be read, or a bad setting; str() is one line naming it."""
+
+    exit_code = 2  # a usage error
 
 
 def read_config(path: Path | None = None) -> dict:

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .errors import known_error, short
+from .errors import QAError, describe
 from .readers import SUPPORTED
 from .sync import SyncReport
 
@@ -150,7 +150,7 @@ class Watcher:
         self.on_event(WatchEvent("fetch", message, report=report, feeds=results))
 
 
-class WatchError(Exception):
+class WatchError(QAError):
     """Nothing to watch; str() is the one-line reason."""
 
 

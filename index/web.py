@@ -17,7 +17,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from .errors import short
+from .errors import QAError, short
 
 
 def user_agent() -> str:
@@ -28,7 +28,7 @@ def user_agent() -> str:
     return f"qa-news/{release} (a news reader's personal index; one request at a time per host)"
 
 
-class FetchError(Exception):
+class FetchError(QAError):
     """A request that gave nothing usable; str() is the one-line reason."""
 
 

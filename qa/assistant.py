@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Callable, Iterator
 
 from index import Index, Settings
+from index.errors import QAError
 
 from .answer import Answer, Citation, lead_line
 from .extractive import (
@@ -53,7 +54,7 @@ class Filters:
         }
 
 
-class AnswerError(Exception):
+class AnswerError(QAError):
     """A question that cannot be answered for a reason the user can act on."""
 
 

@@ -58,24 +58,17 @@ def make_settings(**overrides):
 
 
 def friendly_errors(func):
-    """The one printer of errors: a known error is one line and its exit code; anything
-    else is a bug, said in one line, with the traceback in the log."""
+    """The one printer of errors: a known error (``QAError``, or what a low-level error
+    stands for) is one line and its exit code; anything else is a bug, said in one line,
+    with the traceback in the log."""
 
     @functools.wraps(func)
     def wrapper(*args, **kwargs):
-        from index import ArticleNotFound, known_error
-        from index.embedding import EmbeddingError
-        from index.settings import ConfigError
-
-        from .ranker import RankerError
+        from index.errors import describe, known_error
 
         notes_to_stderr()
         try:
             return func(*args, **kwargs)
-        except ConfigError as exc:
-            fail(str(exc), 2)  # a bad setting is a usage error
-        except (EmbeddingError, ArticleNotFound, RankerError) as exc:
-            fail(str(exc))
         except KeyboardInterrupt:
             fail("interrupted", 130)
         except BrokenPipeError:
@@ -87,7 +80,7 @@ def friendly_errors(func):
         except Exception as exc:
             known = known_error(exc, kwargs.get("settings"))
             if known is not None:
-                fail(str(known), exit_code(known))
+                fail(describe(known), known.exit_code)
             if os.environ.get("QA_DEBUG"):
                 raise
             unexpected(exc, kwargs.get("settings"))
@@ -95,33 +88,12 @@ def friendly_errors(func):
     return wrapper
 
 
-def exit_code(error: Exception) -> int:
-    from index import ServerUnavailable, StorageError, SyncBusy
-
-    for kind, code in ((SyncBusy, EXIT_BUSY), (ServerUnavailable, EXIT_UNAVAILABLE), (StorageError, EXIT_STORAGE)):
-        if isinstance(error, kind):
-            return code
-    return EXIT_FAILED
-
-
 def unexpected(exc: Exception, settings) -> None:
     """A bug: one line on stderr, the traceback appended to qa-errors.log in the data folder."""
-    import datetime as dt
-    import traceback
-
-    from index.errors import short
+    from index.errors import log_bug
 
     data_dir = settings.data_dir if settings is not None else make_settings().data_dir
-    log = Path(data_dir) / "qa-errors.log"
-    when = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
-    try:
-        log.parent.mkdir(parents=True, exist_ok=True)
-        with log.open("a", encoding="utf-8", errors="backslashreplace") as out:
-            out.write(f"--- {when} qa {' '.join(sys.argv[1:])}\n{traceback.format_exc()}\n")
-        details = f"the traceback is in {log}"
-    except OSError as write_error:
-        details = f"its traceback could not be written to {log} ({write_error.strerror}); QA_DEBUG=1 shows it"
-    fail(f"unexpected {type(exc).__name__}: {short(exc)} (a bug in qa; {details})", EXIT_BUG)
+    fail(log_bug(exc, data_dir, "qa " + " ".join(sys.argv[1:])), EXIT_BUG)
 
 
 class _Notes(logging.Handler):
@@ -371,7 +343,7 @@ def watch_command(paths, every, as_json, settings):
     import signal
 
     from index import Index
-    from index.watch import Watcher, WatchError
+    from index.watch import Watcher
 
     def show(event) -> None:
         if as_json:
@@ -391,8 +363,6 @@ def watch_command(paths, every, as_json, settings):
     signal.signal(signal.SIGTERM, lambda *_: watcher.stop.set())
     try:
         watcher.run()
-    except WatchError as exc:
-        fail(str(exc))
     except KeyboardInterrupt:
         pass
     click.echo("stopped watching", err=True)
@@ -444,7 +414,6 @@ def status_command(as_json=False, settings=None):
 def search_command(query, k, since, until, sources, as_of, recent, rerank, stories, batch, as_json, settings):
     """Find the passages that best match QUERY (hybrid dense + BM25)."""
     from .builder import open_retriever
-    from .retrieval import SearchError
 
     if not query and not batch:
         raise click.UsageError("give a QUERY or --batch FILE")
@@ -453,12 +422,9 @@ def search_command(query, k, since, until, sources, as_of, recent, rerank, stori
         "k": k, "since": since, "until": until, "sources": list(sources) or None, "as_of": as_of, "recent": recent,
         "rerank": rerank, "stories": stories if stories is not None else not batch,
     }
-    try:
-        if batch:
-            sys.exit(EXIT_FAILED if run_batch(retriever, batch, filters) else 0)
-        passages = retriever.search(query, **filters)
-    except SearchError as exc:
-        fail(str(exc))
+    if batch:
+        sys.exit(EXIT_FAILED if run_batch(retriever, batch, filters) else 0)
+    passages = retriever.search(query, **filters)
     if as_json:
         echo_json({"query": query, "passages": [p.to_dict() for p in passages]})
         return
@@ -482,9 +448,8 @@ def more_outlets_line(others: list[dict]) -> str:
 def run_batch(retriever, handle, filters) -> int:
     """One JSON line out per line in, in order; a bad line is an error line (and a
     `failed:` line on stderr), never the end of the batch. Returns how many failed."""
+    from index.errors import QAError
     from index.readers import ReadError, json_object, jsonl_lines, kind_of
-
-    from .retrieval import SearchError
 
     failed = 0
     for lineno, raw in jsonl_lines(handle):
@@ -500,7 +465,7 @@ def run_batch(retriever, handle, filters) -> int:
                 raise ReadError(f"'question' must be text, not {kind_of(question)}")
             passages = retriever.search(question, **{**filters, "as_of": item.get("as_of") or filters["as_of"]})
             out = {"id": item.get("id"), "query": question, "passages": [p.to_dict() for p in passages]}
-        except (ReadError, SearchError) as exc:
+        except QAError as exc:  # this line's error; the batch goes on
             failed += 1
             out = {"id": item.get("id"), "line": lineno, "error": str(exc)}
             click.echo(f"failed: {visible(handle.name)}:{lineno}: {visible(exc)}", err=True)
@@ -527,24 +492,20 @@ def run_batch(retriever, handle, filters) -> int:
 @friendly_errors
 def ask_command(question, since, until, sources, as_of, recent, rerank, new, new_since, llm, as_json, settings):
     """Answer QUESTION from the articles, citing the passages."""
-    from .assistant import AnswerError, Filters
-    from .builder import open_assistant
-    from .llm import LLMError
-    from .retrieval import SearchError
-
     from index.stories import since_epoch
+
+    from .assistant import Filters
+    from .builder import open_assistant
 
     try:
         arrived = since_epoch(new_since or "last", settings) if (new or new_since) else None
     except ValueError as exc:
         raise click.UsageError(str(exc)) from None
-    try:
-        assistant = open_assistant(settings, llm=llm)
-        stream = None if as_json or not llm else (lambda t: click.echo(visible(t, newlines=True), nl=False))
-        filters = Filters(list(sources) or None, since, until, as_of, recent, new_since=arrived)
-        answer = assistant.ask(question, filters=filters, on_token=stream, rerank=rerank)
-    except (AnswerError, SearchError, LLMError) as exc:
-        fail(str(exc))
+    assistant = open_assistant(settings, llm=llm)
+    streams = not as_json and assistant.llm is not None
+    stream = (lambda t: click.echo(visible(t, newlines=True), nl=False)) if streams else None
+    filters = Filters(list(sources) or None, since, until, as_of, recent, new_since=arrived)
+    answer = assistant.ask(question, filters=filters, on_token=stream, rerank=rerank)
     if as_json:
         echo_json(answer.to_dict())
         return
@@ -654,15 +615,12 @@ def eval_command(folder, k, limit, answers, history, dates, as_json, settings):
     is given."""
     from index import Index
 
-    from .evaluation import EvalSetError, corpus_path, eval_collection_name, evaluate_retriever, load_questions
+    from .evaluation import corpus_path, eval_collection_name, evaluate_retriever, load_questions
     from .progress import sync_progress
     from .retrieval import Retriever
 
-    try:
-        questions = load_questions(folder)[:limit] if limit else load_questions(folder)
-        corpus = corpus_path(folder)
-    except EvalSetError as exc:
-        fail(str(exc))
+    questions = load_questions(folder)[:limit] if limit else load_questions(folder)
+    corpus = corpus_path(folder)
     if settings.collection == "default" and not os.environ.get("QA_COLLECTION"):
         settings = make_settings(**{**settings.model_dump(), "collection": eval_collection_name(folder)})
     idx = Index.open(settings=settings)

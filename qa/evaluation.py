@@ -12,8 +12,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable
 
+from index.errors import QAError
 
-class EvalSetError(ValueError):
+
+class EvalSetError(QAError, ValueError):
     pass
 
 

@@ -17,6 +17,8 @@ from __future__ import annotations
 import os
 import re
 
+from index.errors import QAError
+
 from .answer import Answer, Citation
 from .extractive import _stem, candidates, content_words
 
@@ -31,7 +33,7 @@ SUPPORT_MIN = 0.62  # cosine between an answer sentence and its best passage sen
 LEXICAL_MIN = 0.5  # or: share of the sentence's content words found in that sentence
 
 
-class LLMError(Exception):
+class LLMError(QAError):
     pass
 
 

@@ -55,32 +55,22 @@ class Engine:
         """``call(assistant)`` under the lock; a known error becomes a tool error."""
         from mcp.server.mcpserver.exceptions import ToolError
 
-        from index import ArticleNotFound, known_error
-
-        from .assistant import AnswerError
-        from .retrieval import SearchError
+        from index.errors import describe, known_error
 
         with self._lock:
             try:
                 return call(self._open())
-            except (SearchError, AnswerError, ArticleNotFound) as exc:
-                raise ToolError(_line(exc)) from None
             except Exception as exc:
                 known = known_error(exc, self.settings)
                 if known is None:
-                    raise
-                raise ToolError(_line(known)) from None
+                    raise  # a bug: the SDK makes it a tool error and logs its traceback
+                raise ToolError(describe(known)) from None
 
 
 def _refuse(message: str):
     from mcp.server.mcpserver.exceptions import ToolError
 
     raise ToolError(message)
-
-
-def _line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return text[0] if text else type(exc).__name__
 
 
 def _passage(p) -> dict:

@@ -17,13 +17,15 @@ from pathlib import Path
 
 import numpy as np
 
+from index.errors import QAError
+
 MODELS = Path(__file__).resolve().parent / "models"
 RANKER_FILE = MODELS / "answer-ranker.onnx"
 MAX_LENGTH = 160  # word pieces of question + sentence; longer pairs lose the question's tail last
 BATCH = 8  # pairs per onnxruntime run; runs go side by side on the cores
 
 
-class RankerError(Exception):
+class RankerError(QAError):
     pass
 
 

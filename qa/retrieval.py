@@ -12,6 +12,7 @@ from pathlib import Path
 
 from index import Index, Settings
 from index.article import date_to_int, int_to_date, normalize_date
+from index.errors import QAError
 from index.lexical import DEEPER  # a filtered search first looks this many times deeper, unfiltered
 
 CANDIDATES = 50  # taken from each retriever before fusion
@@ -62,7 +63,7 @@ class Weights:
     collapse_duplicates: bool = True  # the same wire story under two ids: keep the best
 
 
-class SearchError(ValueError):
+class SearchError(QAError, ValueError):
     pass
 
 

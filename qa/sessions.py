@@ -10,6 +10,8 @@ import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from index.errors import QAError
+
 from .answer import Answer
 
 _SCHEMA = """
@@ -23,7 +25,7 @@ CREATE TABLE IF NOT EXISTS turns (
 """
 
 
-class SessionError(KeyError):
+class SessionError(QAError, KeyError):
     def __str__(self) -> str:
         return f"no saved chat with id {self.args[0]!r}"
 

@@ -1,18 +1,22 @@
 """A TCP proxy in front of a real Chroma server, for the tests of a server that hangs or
-goes away: it forwards bytes both ways until a request carrying a marker (say b"/query")
-arrives, then hangs (accepts and reads, never answers) or dies (drops every connection and
-stops listening). With no server behind it, it is a server that accepts connections and
+goes away: it forwards bytes both ways (each request held back ``delay`` seconds: a slow
+server) until a request carrying a marker (say b"/query") arrives, then hangs (accepts and
+reads, never answers) or dies (drops every connection and stops listening). With no server behind it, it is a server that accepts connections and
 never answers."""
 
 from __future__ import annotations
 
 import socket
 import threading
+import time
 
 
 class ChromaProxy:
-    def __init__(self, upstream_port: int | None, hang_on: bytes | None = None, die_on: bytes | None = None):
+    def __init__(
+        self, upstream_port: int | None, hang_on: bytes | None = None, die_on: bytes | None = None, delay: float = 0.0
+    ):
         self.upstream_port = upstream_port
+        self.delay = delay  # seconds each piece of a request waits before it is passed on: a slow server
         self.hang_on, self.die_on = hang_on, die_on
         self.mode = "forward" if upstream_port else "hang"
         self.listener = socket.create_server(("127.0.0.1", 0))
@@ -50,6 +54,8 @@ class ChromaProxy:
             if from_client and self.die_on and self.die_on in data:
                 self.die()
                 return
+            if from_client and self.delay:
+                time.sleep(self.delay)
             if self.mode == "forward" and target is not None:
                 try:
                     target.sendall(data)

@@ -345,3 +345,59 @@ async def test_damaged_saved_chats_are_a_notice_not_a_crash(seeded_settings):
         assert f"the saved chats at {chats} are damaged" in text and f"mv {chats} {chats}.damaged" in text
         assert app.is_running
     assert chats.read_bytes().startswith(b"not a database")  # not thrown away
+
+
+async def test_a_bug_while_answering_is_one_line_naming_the_log(seeded_settings):
+    app = make_app(seeded_settings)
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(pilot)
+
+        def broken(*args, **kwargs):
+            raise ZeroDivisionError("division by zero")
+
+        app.session.ask = broken
+        message = await ask(pilot, "what does Japan expect from Sochi?")
+        log = seeded_settings.data_dir / "qa-errors.log"
+        said = [n for n in notices(app) if "ZeroDivisionError" in n]
+        assert said and f"the traceback is in {log}" in said[0] and "\n" not in said[0]
+        assert "Traceback (most recent call last)" in log.read_text() and "broken" in log.read_text()
+        assert message.answer is None and app.query_one("#prompt").disabled is False
+
+
+async def test_the_screen_responds_while_a_slow_chroma_server_answers(chroma_server, tmp_path, model_cache):
+    import time
+    import uuid
+    from urllib.parse import urlparse
+
+    from tests.chroma_proxy import ChromaProxy
+
+    settings = Settings(data_dir=tmp_path / "data", model_cache_dir=model_cache, chroma_url=chroma_server,
+                        collection=f"slow{uuid.uuid4().hex[:8]}")
+    Index.open(settings=settings).sync([SEED.parent])
+    proxy = ChromaProxy(urlparse(chroma_server).port)
+    app = make_app(settings.model_copy(update={"chroma_url": proxy.url}))
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(pilot)
+        await ask(pilot, "what does Japan expect from Sochi?")
+        proxy.delay = 1.5  # from now on every request to the server takes 1.5 s or more
+
+        async def took(*keys) -> float:
+            started = time.perf_counter()
+            await pilot.press(*keys)
+            return time.perf_counter() - started
+
+        # opening a citation reads the article from the server: the keys still answer at once
+        await pilot.press("ctrl+s")
+        assert await took("enter") < 1.0
+        assert not isinstance(app.screen, ArticleScreen)  # not there yet: the read is in a worker
+        await pilot.press("ctrl+l")
+        assert await took("h", "i") < 1.0
+        assert app.query_one("#prompt").value == "hi"
+        for _ in range(200):
+            if isinstance(app.screen, ArticleScreen):
+                break
+            await pilot.pause(0.05)
+        assert isinstance(app.screen, ArticleScreen) and "Kurile" in app.screen.article.text
+        # new chat and the list of saved chats do not wait on the server either
+        await pilot.press("escape")
+        assert await took("ctrl+n") < 1.0

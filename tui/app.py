@@ -52,13 +52,15 @@ class Notices(logging.Handler):
             self.app.notify(message, title="Note", markup=False, timeout=10)
 
 
-def describe_error(exc: BaseException) -> str:
-    """One line that says what went wrong and what to do (control characters shown)."""
-    from index import known_error
+def describe_error(exc: BaseException, data_dir: Path | None = None) -> str:
+    """One line that says what went wrong and what to do (control characters shown). An
+    unexpected error (a bug) has its traceback written to qa-errors.log in ``data_dir``,
+    and the line names that log."""
+    from index.errors import describe, known_error, log_bug
 
-    exc = known_error(exc) or exc
-    text = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-    return visible(text[:600])
+    if known_error(exc) is None and data_dir is not None:
+        return visible(log_bug(exc, data_dir, "qa chat"))
+    return visible(describe(exc)[:600])
 
 
 class ChatApp(App):
@@ -78,9 +80,21 @@ class ChatApp(App):
     ]
 
     class EngineReady(Message):
-        def __init__(self, assistant: Assistant):
+        def __init__(self, assistant: Assistant, session, counts: tuple[int, int]):
             super().__init__()
-            self.assistant = assistant
+            self.assistant, self.session, self.counts = assistant, session, counts
+
+    class ChatOpened(Message):
+        """A chat made or reopened in a worker (saved chats live in SQLite)."""
+
+        def __init__(self, session, reopened: bool):
+            super().__init__()
+            self.session, self.reopened = session, reopened
+
+    class ChatsListed(Message):
+        def __init__(self, chats: list[dict]):
+            super().__init__()
+            self.chats = chats
 
     class EngineFailed(Message):
         def __init__(self, error: str):
@@ -115,9 +129,9 @@ class ChatApp(App):
             self.phase, self.done, self.total = phase, done, total
 
     class SyncDone(Message):
-        def __init__(self, summary: str, failed: int, error: str | None = None):
+        def __init__(self, summary: str, failed: int, error: str | None = None, counts: tuple[int, int] | None = None):
             super().__init__()
-            self.summary, self.failed, self.error = summary, failed, error
+            self.summary, self.failed, self.error, self.counts = summary, failed, error, counts
 
     def __init__(
         self,
@@ -132,6 +146,8 @@ class ChatApp(App):
         self._arrivals_since: int | None = None
         self._generation: int | None = None
         self._store_lock = threading.Lock()  # answers and the arrivals check take turns on the store
+        self._checking = threading.Lock()  # one arrivals check at a time; a tick while one runs is skipped
+        self._counts = (0, 0)  # articles, chunks: read by workers, never on the event loop
         self._load_assistant = load_assistant
         self.cursor_blink = cursor_blink
         self.export_dir = export_dir
@@ -141,6 +157,19 @@ class ChatApp(App):
         self._pending: list[str] = []
         self._answering: Worker | None = None
         self._selected: AnswerMessage | None = None
+
+    def describe(self, exc: BaseException) -> str:
+        """``describe_error`` with this app's data folder for the log of a bug."""
+        if self.assistant is not None:
+            data_dir = self.assistant.index.settings.data_dir
+        else:
+            from index import Settings
+
+            try:
+                data_dir = Settings().data_dir
+            except Exception:  # a settings file that cannot be read: the line says so anyway
+                data_dir = None
+        return describe_error(exc, data_dir)
 
     # -- layout -----------------------------------------------------------------------
 
@@ -176,22 +205,26 @@ class ChatApp(App):
             assistant = self._load_assistant()
             assistant.warm_up()
             assistant.chats()  # the saved chats open (a damaged file is said here)
+            session = assistant.chat(self.filters)
+            counts = assistant.index.store.counts()
+            self._generation = assistant.index.generation()
         except Exception as exc:  # shown as a notice; the app keeps running
-            self.post_message(self.EngineFailed(describe_error(exc)))
+            self.post_message(self.EngineFailed(self.describe(exc)))
             return
-        self.post_message(self.EngineReady(assistant))
+        self.post_message(self.EngineReady(assistant, session, counts))
 
     @on(EngineReady)
     def _engine_ready(self, event: EngineReady) -> None:
         self.assistant = event.assistant
-        self.session = self.assistant.chat(self.filters)
+        self.session = event.session
+        self._counts = event.counts
         self.refresh_status()
         from index.stories import last_look
 
         # new: since `qa new` last ran, else since the app started
         self._arrivals_since = last_look(self.assistant.index.settings) or int(time.time())
         self.set_interval(self.arrivals_every, self._check_arrivals)
-        if self._status_counts()[0] == 0:
+        if self._counts[0] == 0:
             self.notify(
                 "The index is empty: press Ctrl+P and choose “Sync folder” to add articles.",
                 title="No articles",
@@ -207,16 +240,10 @@ class ChatApp(App):
         self.query_one(StatusLine).set_status("Not connected")
         self.notify(event.error, title="Cannot open the index", severity="error", timeout=30, markup=False)
 
-    def _status_counts(self) -> tuple[int, int]:
-        try:
-            return self.assistant.index.store.counts()
-        except Exception:
-            return (0, 0)
-
     def refresh_status(self) -> None:
         if self.assistant is None:
             return
-        articles, chunks = self._status_counts()
+        articles, chunks = self._counts
         settings = self.assistant.index.settings
         parts = [f"collection {settings.collection}", f"{articles} articles", f"{chunks} chunks"]
         if self.assistant.llm is not None:
@@ -235,29 +262,34 @@ class ChatApp(App):
 
     # -- what's new -----------------------------------------------------------------
 
-    @work(thread=True, exclusive=True, group="arrivals")
+    @work(thread=True, group="arrivals")
     def _check_arrivals(self) -> None:
         """When the index moved (a sync here or elsewhere), group what arrived since the
         last look into stories. Store reads run here, never on the event loop."""
         from index.stories import new_stories
 
         index = self.assistant.index
+        if not self._checking.acquire(blocking=False):
+            return  # the previous check is still running
         try:
-            generation = index.generation()
-            if generation == self._generation:
-                return
             with self._store_lock:  # a catch-up reconnects the embedded store: not mid-answer
+                generation = index.generation()
+                if generation == self._generation:
+                    return
                 self.assistant.retriever.refresh()
                 stories = new_stories(index, self._arrivals_since)
                 counts = index.store.counts()
             self._generation = generation
         except Exception:  # a server away for a moment: tried again at the next tick
             return
+        finally:
+            self._checking.release()
         self.post_message(self.Arrivals(stories, counts))
 
     @on(Arrivals)
     def _arrivals(self, event: Arrivals) -> None:
         self._new_stories = event.stories
+        self._counts = event.counts
         self.refresh_status()
 
     def action_whats_new(self) -> None:
@@ -281,7 +313,7 @@ class ChatApp(App):
             article = self.assistant.index.article(article_id)
         except Exception as exc:
             self.call_from_thread(
-                self.notify, describe_error(exc), title="Cannot open the article", severity="error", markup=False
+                self.notify, self.describe(exc), title="Cannot open the article", severity="error", markup=False
             )
             return
         self.call_from_thread(self.push_screen, ArticleScreen(article, citation, story, self.assistant.index.article))
@@ -342,7 +374,7 @@ class ChatApp(App):
             return
         except Exception as exc:
             if not worker.is_cancelled:
-                self.post_message(self.AnswerFailed(target, describe_error(exc)))
+                self.post_message(self.AnswerFailed(target, self.describe(exc)))
             return
         if not worker.is_cancelled:
             self.post_message(self.AnswerReady(target, answer))
@@ -390,33 +422,53 @@ class ChatApp(App):
 
     @on(SourcesPanel.OpenCitation)
     def _open_citation(self, event: SourcesPanel.OpenCitation) -> None:
-        try:
-            article = self.assistant.index.article(event.citation.article_id)
-        except Exception as exc:
-            self.notify(describe_error(exc), title="Cannot open the article", severity="error", markup=False)
-            return
-        self.push_screen(ArticleScreen(article, event.citation))
+        self._read_article(event.citation.article_id, event.citation)
 
     # -- chats --------------------------------------------------------------------------
 
     def action_new_chat(self) -> None:
-        if self.assistant is None:
-            return
-        self.session = self.assistant.chat(self.filters)
-        self.query_one("#log", VerticalScroll).remove_children()
-        self.query_one(SourcesPanel).show(None)
-        self.notify("New chat.")
+        if self.assistant is not None:
+            self._open_session(None)
 
     def action_open_chat(self) -> None:
-        if self.assistant is None:
+        if self.assistant is not None:
+            self._list_chats()
+
+    @work(thread=True, exclusive=True, group="chats")
+    def _list_chats(self) -> None:
+        try:
+            chats = [c for c in self.assistant.chats() if c["turns"]]
+        except Exception as exc:
+            self.call_from_thread(self.notify, self.describe(exc), title="Cannot list the chats", severity="error", markup=False)
             return
-        chats = [c for c in self.assistant.chats() if c["turns"]]
-        self.push_screen(ChatsScreen(chats), self._reopen)
+        self.post_message(self.ChatsListed(chats))
+
+    @on(ChatsListed)
+    def _chats_listed(self, event: ChatsListed) -> None:
+        self.push_screen(ChatsScreen(event.chats), self._reopen)
 
     def _reopen(self, chat_id: str | None) -> None:
-        if not chat_id:
+        if chat_id:
+            self._open_session(chat_id)
+
+    @work(thread=True, exclusive=True, group="chats")
+    def _open_session(self, chat_id: str | None) -> None:
+        """A new chat (``chat_id`` None) or a saved one, made or read off the event loop."""
+        try:
+            session = self.assistant.open_chat(chat_id) if chat_id else self.assistant.chat(self.filters)
+        except Exception as exc:
+            self.call_from_thread(self.notify, self.describe(exc), title="Cannot open the chat", severity="error", markup=False)
             return
-        self.session = self.assistant.open_chat(chat_id)
+        self.post_message(self.ChatOpened(session, reopened=chat_id is not None))
+
+    @on(ChatOpened)
+    def _chat_opened(self, event: ChatOpened) -> None:
+        self.session = event.session
+        if not event.reopened:
+            self.query_one("#log", VerticalScroll).remove_children()
+            self.query_one(SourcesPanel).show(None)
+            self.notify("New chat.")
+            return
         self.filters = self.session.filters
         log = self.query_one("#log", VerticalScroll)
         log.remove_children()
@@ -444,7 +496,7 @@ class ChatApp(App):
                 date_filter(values.get(name), name.replace("_", "-"))
             check_date_order(values.get("since"), values.get("until"), values.get("as_of"))
         except SearchError as exc:
-            self.notify(describe_error(exc), title="Filters not changed", severity="error", markup=False)
+            self.notify(self.describe(exc), title="Filters not changed", severity="error", markup=False)
             return
         self.filters = Filters(**values, new_since=self.filters.new_since)
         if self.session is not None:
@@ -508,10 +560,11 @@ class ChatApp(App):
 
         try:
             report = self.assistant.index.sync([Path(path).expanduser()], progress=progress)
+            counts = self.assistant.index.store.counts()
         except Exception as exc:
-            self.post_message(self.SyncDone("", 0, describe_error(exc)))
+            self.post_message(self.SyncDone("", 0, self.describe(exc)))
             return
-        self.post_message(self.SyncDone(report.summary(), len(report.failed)))
+        self.post_message(self.SyncDone(report.summary(), len(report.failed), counts=counts))
 
     @on(SyncProgress)
     def _sync_progress(self, event: SyncProgress) -> None:
@@ -525,4 +578,5 @@ class ChatApp(App):
             return
         severity = "warning" if event.failed else "information"
         self.notify(event.summary, title="Sync finished", severity=severity, timeout=10)
+        self._counts = event.counts or self._counts
         self.refresh_status()

@@ -86,7 +86,7 @@ class ArticleScreen(Screen):
         try:
             self.post_message(self.Loaded(self.load(article_id)))
         except Exception as exc:  # shown as a notice; the reader stays open
-            self.post_message(self.Loaded(None, visible(str(exc).splitlines()[0] if str(exc) else type(exc).__name__)))
+            self.post_message(self.Loaded(None, self.app.describe(exc)))
 
     @on(Loaded)
     async def _loaded(self, event: Loaded) -> None:
