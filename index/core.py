@@ -282,6 +282,16 @@ class Index:
         }
 
 
+def open_index(settings: Settings, seed: bool = True, progress=None, create: bool = False) -> Index:
+    """The collection to read from. Only ``default`` is made on first use (and seeded),
+    unless ``create``; another name must have been indexed into, so a typo is an error,
+    not a new empty collection."""
+    idx = Index.open(settings=settings, create=create or settings.collection == "default")
+    if seed:
+        idx.ensure_seeded(progress=progress)
+    return idx
+
+
 def settings_with(settings: Settings | None, **overrides) -> Settings:
     """Settings from the environment, with the non-None overrides applied."""
     values = {k: v for k, v in overrides.items() if v is not None}

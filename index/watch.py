@@ -159,5 +159,4 @@ def _changes(report: SyncReport) -> bool:
 
 
 def _reason(exc: Exception, settings) -> str:
-    known = known_error(exc, settings)
-    return str(known) if known is not None else f"{type(exc).__name__}: {short(exc)}"
+    return describe(exc, settings)

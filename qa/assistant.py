@@ -5,9 +5,9 @@ from __future__ import annotations
 import datetime as dt
 
 import re
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import TYPE_CHECKING, Callable
 
 from index import Index, Settings
 from index.errors import QAError
@@ -25,33 +25,15 @@ from .extractive import (
     short_answer,
     with_context,
 )
+from .filters import Filters
 from .retrieval import Passage, Retriever, story_peers
+
+if TYPE_CHECKING:
+    from .sessions import ChatSession
 
 PASSAGES = 6  # passages an answer is drawn from
 PER_ARTICLE = 2  # of which at most this many from one article
 SUPPORT_MARGIN = 0.25  # supporting quotes: within this much of the lead's score (either scorer)
-
-
-@dataclass
-class Filters:
-    """Session filters: sources and a date range, applied inside the stores; ``as_of`` and
-    ``recent`` as in ``Retriever.search``."""
-
-    sources: list[str] | None = None
-    since: str | None = None
-    until: str | None = None
-    as_of: str | None = None
-    recent: bool | None = None
-    new_since: int | None = None  # only articles that arrived at or after this time (epoch seconds)
-
-    def as_kwargs(self) -> dict:
-        return {
-            "sources": self.sources or None,
-            "since": self.since,
-            "until": self.until,
-            "as_of": self.as_of,
-            "recent": self.recent,
-        }
 
 
 class AnswerError(QAError):
@@ -114,11 +96,21 @@ class Assistant:
         chroma_url: str | None = None,
         llm=None,
         settings: Settings | None = None,
+        seed: bool = True,
+        create: bool = False,
+        answering=None,
     ) -> "Assistant":
-        from .builder import open_assistant, settings_for
+        """``llm``: a backend spec (default: the ``llm`` setting); ``create``: make the
+        collection (the chat app offers to sync a folder into a new one)."""
+        from index.core import settings_with
 
-        settings = settings_for(settings, collection=collection, data_dir=data_dir, chroma_url=chroma_url)
-        return open_assistant(settings, llm=llm)
+        from .llm import make_llm
+        from .settings import Settings as AnswerSettings
+
+        settings = settings_with(settings, collection=collection, data_dir=data_dir, chroma_url=chroma_url)
+        answering = answering or AnswerSettings()
+        retriever = Retriever.open(settings=settings, seed=seed, create=create, answering=answering)
+        return cls(retriever, llm=make_llm(llm or answering.llm, answering))
 
     @property
     def index(self) -> Index:

@@ -18,6 +18,8 @@ the sentence before it, so that the answer says what it is about.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import re
 from dataclasses import dataclass
 
@@ -25,7 +27,8 @@ import numpy as np
 
 from index.lexical import STOPWORDS
 
-from .retrieval import Passage
+if TYPE_CHECKING:
+    from .retrieval import Passage
 
 
 @dataclass(frozen=True)

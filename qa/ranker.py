@@ -19,6 +19,8 @@ import numpy as np
 
 from index.errors import QAError
 
+from .fusion import RRF_K
+
 MODELS = Path(__file__).resolve().parent / "models"
 RANKER_FILE = MODELS / "answer-ranker.onnx"
 MAX_LENGTH = 160  # word pieces of question + sentence; longer pairs lose the question's tail last
@@ -238,8 +240,6 @@ class AnswerRanker:
             if sentences:
                 best[n] = float(np.max(scores[at : at + len(sentences)]))
             at += len(sentences)
-        from .retrieval import RRF_K
-
         return {
             "ce_best": best,
             # the fused score in units of "a first place in one ranking"

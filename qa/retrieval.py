@@ -15,10 +15,11 @@ from index.article import date_to_int, int_to_date, normalize_date
 from index.errors import QAError
 from index.lexical import DEEPER  # a filtered search first looks this many times deeper, unfiltered
 
+from .fusion import RRF_K
+
 CANDIDATES = 50  # taken from each retriever before fusion
 RERANK_HEAD = 24  # fused passages the answer model rescores before the top k
 STORY_DEPTH = 3  # with stories=True, this many times k passages are grouped into stories
-RRF_K = 60
 HALF_LIFE_DAYS = 7.0  # of the freshness bonus: a news week
 
 
@@ -90,11 +91,18 @@ class Retriever:
         settings: Settings | None = None,
         weights: Weights | None = None,
         seed: bool = True,
+        create: bool = False,
+        answering=None,
     ) -> "Retriever":
-        from .builder import open_index, settings_for
+        """The retriever of a collection (``default`` is made and seeded on first use).
+        ``answering``: a ``qa.settings.Settings`` (default: environment and settings file)."""
+        from index.core import open_index, settings_with
 
-        settings = settings_for(settings, collection=collection, data_dir=data_dir, chroma_url=chroma_url)
-        return cls(open_index(settings, seed=seed), weights)
+        from .settings import Settings as AnswerSettings
+
+        settings = settings_with(settings, collection=collection, data_dir=data_dir, chroma_url=chroma_url)
+        answering = answering or AnswerSettings()
+        return cls(open_index(settings, seed=seed, create=create), weights, rerank=answering.rerank)
 
     @property
     def embedder(self):

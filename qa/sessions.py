@@ -110,7 +110,7 @@ class ChatSession:
 
     @classmethod
     def new(cls, assistant, filters=None) -> "ChatSession":
-        from .assistant import Filters
+        from .filters import Filters
 
         store = SessionStore.for_settings(assistant.index.settings)
         chat_id = uuid.uuid4().hex[:12]
@@ -120,7 +120,7 @@ class ChatSession:
 
     @classmethod
     def load(cls, assistant, chat_id: str) -> "ChatSession":
-        from .assistant import Filters
+        from .filters import Filters
 
         store = SessionStore.for_settings(assistant.index.settings)
         filters, answers = store.load(chat_id)

@@ -154,3 +154,12 @@ def write_corpus(folder: Path, count: int = 8, offset: int = 0) -> dict[str, Pat
         path.write_text(f"Report number {n} on Russia and Asia\n\nJune {1 + n % 28}, 2022\n\n{body}\n", encoding="utf-8")
         files[path.name] = path
     return files
+
+
+@pytest.fixture
+def seeded_settings(embedded_settings) -> Settings:
+    """An embedded store holding the seed article."""
+    from index import Index
+
+    Index.open(settings=embedded_settings).sync([SEED.parent])
+    return embedded_settings

@@ -3,7 +3,6 @@ sync with progress, error notices, and article text that looks like markup."""
 
 from __future__ import annotations
 
-import asyncio
 
 import pytest
 
@@ -15,15 +14,9 @@ from tests import fake_openai
 from tests.conftest import SEED, write_corpus
 from tui.app import ChatApp
 from tui.screens import ArticleScreen
-from tui.widgets import AnswerMessage, CitationItem, SourcesPanel, StatusLine
+from tui.widgets import AnswerMessage, CitationItem, StatusLine
 
 SIZE = (100, 30)
-
-
-@pytest.fixture
-def seeded_settings(embedded_settings) -> Settings:
-    Index.open(settings=embedded_settings).sync([SEED.parent])
-    return embedded_settings
 
 
 def make_app(settings: Settings, llm=None, tmp_path=None) -> ChatApp:

@@ -9,7 +9,7 @@ import asyncio
 from index.stories import last_look
 from tests.conftest import run_qa
 from tests.test_stories import BIKES, ERUPTION_1, ERUPTION_2, write
-from tests.test_tui import SIZE, make_app, ready, seeded_settings  # noqa: F401 (a fixture)
+from tests.test_tui import SIZE, make_app, ready
 from tui.screens import ArticleScreen, StoriesScreen
 from tui.widgets import StatusLine
 

@@ -26,7 +26,7 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
 from index import Index, Settings  # noqa: E402
-from qa.answer_eval import contains, normalize, score_answers, token_f1  # noqa: E402
+from qa.answer_eval import contains, score_answers, token_f1  # noqa: E402
 from qa.assistant import Assistant  # noqa: E402
 from qa.evaluation import corpus_path, eval_collection_name, evaluate_retriever, load_questions  # noqa: E402
 from qa.extractive import ScoreWeights  # noqa: E402
