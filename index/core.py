@@ -12,7 +12,7 @@ from typing import Callable
 from .article import Article
 from .errors import QAError, StoreError
 from .settings import Settings
-from .store import Store, connect, remember_roots
+from .store import Store, connect, remember_roots, where_clause
 from .sync import Plan, Progress, SyncReport, Syncer, checkpoint, now_iso
 
 
@@ -44,7 +44,7 @@ class Index:
 
     def __init__(self, settings: Settings, store: Store):
         self.settings = settings
-        self.store = store
+        self._store = store  # private: callers go through the methods below, never Chroma
 
     @classmethod
     def open(
@@ -87,7 +87,7 @@ class Index:
 
     def _syncer(self) -> Syncer:
         return Syncer(
-            self.store,
+            self._store,
             self.chunker,
             self.embedder,
             max_bytes=int(self.settings.max_file_mb * 1_000_000),
@@ -113,21 +113,21 @@ class Index:
         started = time.perf_counter()
         report = SyncReport(dry_run=dry_run)
         with self._lock(dry_run):
-            self.store.reconnect()  # another process may have written before we got the lock
+            self._store.reconnect()  # another process may have written before we got the lock
             roots = self.roots()
             if rebuild:
                 paths = [*roots, *(paths or [])]
                 if not dry_run:
-                    before = set(self.store.stored_articles())
+                    before = set(self._store.stored_articles())
                     self._drop()
             targets = _dedupe_targets(paths if paths else roots)
             syncer = self._syncer()
-            state = self.store.state()
+            state = self._store.state()
             if state.get("qa_sync_started") and not dry_run:
                 # A sync died half way: collect what it left before planning anew.
                 syncer.collect_garbage(None)
                 report.repaired = True
-            stored = self.store.stored_articles()
+            stored = self._store.stored_articles()
             plan = syncer.plan(targets, stored, report)
             if not dry_run:
                 self._apply(syncer, plan, stored, report, Progress(progress))
@@ -145,7 +145,7 @@ class Index:
             self._begin_write()
         syncer.apply(plan, stored, report, progress)
         checkpoint("before-finish")
-        self.store.set_state(
+        self._store.set_state(
             qa_sync_started="",
             qa_last_sync=now_iso(),
             qa_roots=json.dumps(roots),
@@ -158,35 +158,35 @@ class Index:
         """Rewrite only the lexical rows of the chunk keys this write touched, when the
         lexical index was in step before it; otherwise diff it against the collection."""
         if keys is not None and self.lexical.synced_to() == self._marker(before):
-            self.lexical.update_keys(self.store, keys, self._marker(self.generation()))
+            self.lexical.update_keys(self._store, keys, self._marker(self.generation()))
         else:
             self.ensure_lexical()
 
     def _begin_write(self) -> None:
         # The generation moves at the start and the end of every write, so the lexical
         # index notices a change even when the writer dies half way.
-        self.store.set_state(qa_sync_started=now_iso(), qa_generation=self.generation() + 1)
+        self._store.set_state(qa_sync_started=now_iso(), qa_generation=self.generation() + 1)
 
     def generation(self) -> int:
-        return int(self.store.state().get("qa_generation") or 0)
+        return int(self._store.state().get("qa_generation") or 0)
 
     @cached_property
     def lexical(self):
         from .lexical import LexicalIndex
 
         path = self.settings.data_dir / "lexical" / f"{self.settings.store_key}.sqlite"
-        return LexicalIndex(path, refill=lambda lexical: lexical.sync_from(self.store, self._marker(self.generation())))
+        return LexicalIndex(path, refill=lambda lexical: lexical.sync_from(self._store, self._marker(self.generation())))
 
     def ensure_lexical(self) -> None:
         """Bring the lexical index in step with the collection if a write moved it."""
         marker = self._marker(self.generation())
         if self.lexical.synced_to() != marker:
-            self.lexical.sync_from(self.store, marker)
+            self.lexical.sync_from(self._store, marker)
 
     def _marker(self, generation: int) -> str:
         """What the lexical index is in step with: this collection (a store started over
         has new ids) at this generation."""
-        return f"{self.store.identity}:{generation}"
+        return f"{self._store.identity}:{generation}"
 
     @contextmanager
     def _lock(self, dry_run: bool):
@@ -200,7 +200,7 @@ class Index:
         lock_dir.mkdir(parents=True, exist_ok=True)
         # Keyed by the collection's id on its server, not by the URL's text (localhost and
         # 127.0.0.1 are one server).
-        lock = FileLock(str(lock_dir / f"{self.settings.collection}-{self.store.identity}.lock"), timeout=0)
+        lock = FileLock(str(lock_dir / f"{self.settings.collection}-{self._store.identity}.lock"), timeout=0)
         try:
             lock.acquire()
         except Timeout:
@@ -216,36 +216,76 @@ class Index:
     def _drop(self) -> None:
         generation = self.generation()
         self._begin_write()  # a rebuild killed half way is repaired like a sync
-        self.store.clear()  # and the flag with the rest of the state
-        self.store.set_state(qa_generation=generation + 2)
+        self._store.clear()  # and the flag with the rest of the state
+        self._store.set_state(qa_generation=generation + 2)
 
     def roots(self) -> list[str]:
-        raw = self.store.state().get("qa_roots")
+        raw = self._store.state().get("qa_roots")
         return json.loads(raw) if raw else []
 
     def ensure_seeded(self, progress=None) -> SyncReport | None:
         """First use of an empty default collection: index the bundled seeds/."""
-        if self.settings.collection != "default" or self.store.state().get("qa_last_sync"):
+        if self.settings.collection != "default" or self._store.state().get("qa_last_sync"):
             return None
-        if self.store.counts()[0]:
+        if self._store.counts()[0]:
             return None
         return self.sync([seeds_dir()], progress=progress)
 
     # -- reading ------------------------------------------------------------------------
 
     def article(self, article_id: str) -> Article:
-        found = self.store.get_articles([article_id])
+        found = self._store.get_articles([article_id])
         if not found:
             raise ArticleNotFound(article_id)
         return found[0]
 
     def articles(self) -> list[Article]:
-        ids = sorted(self.store.stored_articles())
-        return self.store.get_articles(ids)
+        ids = sorted(self._store.stored_articles())
+        return self._store.get_articles(ids)
+
+    def articles_by_id(self, ids: list[str]) -> list[Article]:
+        """The articles with these ids that exist, in the order asked."""
+        return self._store.get_articles(list(ids))
+
+    # -- the door to the stores: nothing outside index/ touches a Chroma collection ------
+
+    def counts(self) -> tuple[int, int]:
+        """(articles, chunks)."""
+        return self._store.counts()
+
+    def catch_up(self) -> None:
+        """See what other processes wrote since this index was opened (embedded Chroma
+        keeps a vector index per process)."""
+        self._store.reconnect()
+
+    def dense_search(self, vector, n: int, sources=None, since: int | None = None, until: int | None = None,
+                     article_ids=None) -> list[str]:
+        """The ids of the ``n`` chunks nearest ``vector``, nearest first, within the filters
+        (sources, dates as YYYYMMDD integers, article ids)."""
+        return self._store.nearest(list(vector), n, where_clause(sources, since, until, article_ids))
+
+    def chunks(self, ids: list[str]) -> dict[str, tuple[str, dict]]:
+        """chunk id -> (text, metadata) for the ids that exist."""
+        return self._store.chunk_texts(ids)
+
+    def added_since(self, epoch: int):
+        """The bookkeeping records of the articles that arrived at or after ``epoch``."""
+        return self._store.added_since(epoch)
+
+    def lead_vectors(self, keys: list[str]) -> dict[str, list[float]]:
+        return self._store.lead_vectors(keys)
+
+    def sources(self) -> dict[str | None, int]:
+        """Each source (outlet) and its article count; None for articles without one."""
+        counts: dict[str | None, int] = {}
+        for record in self._store.stored_articles().values():
+            name = record.meta.get("source") or None
+            counts[name] = counts.get(name, 0) + 1
+        return counts
 
     def canonical_ids(self) -> dict[str, str]:
         """article id -> the id its shared chunks are filed under (same text, smallest id)."""
-        stored = self.store.stored_articles()
+        stored = self._store.stored_articles()
         first: dict[str, str] = {}
         for article_id in sorted(stored):
             first.setdefault(stored[article_id].chunk_key, article_id)
@@ -253,26 +293,26 @@ class Index:
 
     def remove(self, article_id: str) -> None:
         with self._lock(False):
-            self.store.reconnect()
-            stored = self.store.stored_articles()
+            self._store.reconnect()
+            stored = self._store.stored_articles()
             if article_id not in stored:
                 raise ArticleNotFound(article_id)
             before = self.generation()
             self._begin_write()
-            self.store.delete_articles([article_id])
+            self._store.delete_articles([article_id])
             self._syncer().collect_garbage({stored[article_id].chunk_key})
-            self.store.set_state(qa_sync_started="", qa_generation=self.generation() + 1)
+            self._store.set_state(qa_sync_started="", qa_generation=self.generation() + 1)
             self._update_lexical(before, {stored[article_id].chunk_key})
 
     def status(self) -> dict:
-        articles, chunks = self.store.counts()
-        state = self.store.state()
+        articles, chunks = self._store.counts()
+        state = self._store.state()
         return {
             "collection": self.settings.collection,
             "articles": articles,
             "chunks": chunks,
-            "model": self.store.chunks.metadata.get("qa_model"),
-            "dim": self.store.chunks.metadata.get("qa_dim"),
+            "model": self._store.chunks.metadata.get("qa_model"),
+            "dim": self._store.chunks.metadata.get("qa_dim"),
             "store": "server" if self.settings.chroma_url else "embedded",
             "where": self.settings.where,
             "data_dir": str(self.settings.data_dir),

@@ -396,6 +396,14 @@ class Store:
                 found[meta["embed_hash"]] = vector
         return found
 
+    def nearest(self, vector: list[float], n: int, where: dict | None = None) -> list[str]:
+        got = self.chunks.query(query_embeddings=[vector], n_results=n, where=where, include=[])
+        return got["ids"][0] if got["ids"] else []
+
+    def chunk_texts(self, ids: list[str]) -> dict[str, tuple[str, dict]]:
+        got = self.chunks.get(ids=list(ids), include=["documents", "metadatas"])
+        return {i: (d, m) for i, d, m in zip(got["ids"], got["documents"], got["metadatas"])}
+
     def added_since(self, epoch: int) -> list[StoredArticle]:
         """The articles that arrived at or after ``epoch`` (seconds), by their ``added_at``."""
         got = self.articles_collection.get(where={"added_at": {"$gte": int(epoch)}}, include=["metadatas"])
@@ -482,6 +490,22 @@ CHUNK_KEYS = (
     "article_id", "title", "date", "source", "url", "chunk_key", "chunk", "start", "end",
     "tokens", "embed_hash", "sentences",
 )
+
+
+def where_clause(sources, since, until, article_ids) -> dict | None:
+    """Chroma's where filter for chunks: sources, a date range (YYYYMMDD), article ids."""
+    clauses: list[dict] = []
+    if sources:
+        clauses.append({"source": {"$in": list(sources)}})
+    if since is not None:
+        clauses.append({"date": {"$gte": since}})
+    if until is not None:
+        clauses.append({"date": {"$lte": until}})
+    if article_ids:
+        clauses.append({"article_id": {"$in": list(article_ids)}})
+    if not clauses:
+        return None
+    return clauses[0] if len(clauses) == 1 else {"$and": clauses}
 
 
 def for_upsert(meta: dict, keys: tuple[str, ...]) -> dict:

@@ -102,8 +102,8 @@ def new_stories(index, since: int) -> list[Story]:
     newest first."""
     from .chunking import sentence_spans
 
-    stored = index.store.added_since(since)
-    vectors = index.store.lead_vectors(sorted({s.chunk_key for s in stored}))
+    stored = index.added_since(since)
+    vectors = index.lead_vectors(sorted({s.chunk_key for s in stored}))
     stored = [s for s in stored if s.chunk_key in vectors]  # an article with no text has no lead
     if not stored:
         return []
@@ -114,7 +114,7 @@ def new_stories(index, since: int) -> list[Story]:
     ]
     matrix = np.array([vectors[s.chunk_key] for s in stored], dtype=np.float32)
     stories = [Story([articles[n] for n in members]) for members in group([a.date for a in articles], matrix)]
-    firsts = {a.id: a for a in index.store.get_articles([s.articles[0].id for s in stories])}
+    firsts = {a.id: a for a in index.articles_by_id([s.articles[0].id for s in stories])}
     for story in stories:
         first = firsts.get(story.articles[0].id)
         if first is not None:

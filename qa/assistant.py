@@ -152,7 +152,7 @@ class Assistant:
         """Each citation names the other outlets of its story among the passages."""
         if not answer.citations:
             return answer
-        peers = story_peers(self.index.store, passages)
+        peers = story_peers(self.index, passages)
         for citation in answer.citations:
             citation.more_outlets = peers.get(citation.article_id, [])
         return answer
@@ -161,7 +161,7 @@ class Assistant:
         """The ids of the articles that arrived since ``filters.new_since`` (None: no such filter)."""
         if filters.new_since is None:
             return None
-        ids = sorted(a.id for a in self.index.store.added_since(filters.new_since))
+        ids = sorted(a.id for a in self.index.added_since(filters.new_since))
         if not ids:
             when = dt.datetime.fromtimestamp(filters.new_since).isoformat(sep=" ", timespec="minutes")
             raise AnswerError(f"no article arrived since {when}; ask without --new")
@@ -242,7 +242,7 @@ class Assistant:
     def verified(self, answer: Answer) -> Answer:
         """Keep only citations whose quote is exactly the article text at its offsets."""
         ids = sorted({c.article_id for c in answer.citations})
-        texts = {a.id: a.text for a in self.index.store.get_articles(ids)}
+        texts = {a.id: a.text for a in self.index.articles_by_id(ids)}
         good = [c for c in answer.citations if texts.get(c.article_id, "")[c.start : c.end] == c.quote]
         if len(good) != len(answer.citations):
             bad = {c.n for c in answer.citations} - {c.n for c in good}

@@ -148,11 +148,8 @@ def build_server(settings: Settings, allow_sync: bool = False, engine: Engine | 
         """The sources (outlets) in the index, with their article counts."""
 
         def count(a) -> dict:
-            counts: dict[str, int] = {}
-            for record in a.index.store.stored_articles().values():
-                name = record.meta.get("source") or ""
-                counts[name] = counts.get(name, 0) + 1
-            return {"sources": [{"source": s or None, "articles": n} for s, n in sorted(counts.items())]}
+            counts = a.index.sources()
+            return {"sources": [{"source": s, "articles": n} for s, n in sorted(counts.items(), key=lambda x: x[0] or "")]}
 
         return engine.run(count)
 

@@ -135,9 +135,9 @@ class Retriever:
         generation = self.index.generation()
         if generation != self._generation:
             if self._generation is not None:
-                self.index.store.reconnect()
+                self.index.catch_up()
             self.index.ensure_lexical()
-            self._count = self.index.store.chunks.count()
+            self._count = self.index.counts()[1]
             self._generation = generation
 
     # -- search ----------------------------------------------------------------------
@@ -168,7 +168,7 @@ class Retriever:
                 query, k * STORY_DEPTH, sources=sources, since=since, until=until, article_ids=article_ids,
                 per_article=per_article, as_of=as_of, recent=recent, rerank=rerank,
             )
-            return by_story(self.index.store, found)[:k]
+            return by_story(self.index, found)[:k]
         if not query or not query.strip():
             raise SearchError("the query is empty")
         if k < 1:
@@ -210,25 +210,20 @@ class Retriever:
 
     def _dense(self, query, sources, since, until, article_ids) -> list[str]:
         vector = self.query_vector(query).tolist()
-        chunks = self.index.store.chunks
         count = max(self._count, 1)
         filters = (sources, since, until, article_ids)
         if all(f is None or f == [] for f in filters):
-            got = chunks.query(query_embeddings=[vector], n_results=min(CANDIDATES, count), include=[])
-            return got["ids"][0] if got["ids"] else []
+            return self.index.dense_search(vector, min(CANDIDATES, count))
         # Chroma's filtered HNSW search is slow for broad filters (realtimeqa, "until":
         # 116 ms against 1.3 ms unfiltered), so filter a deeper unfiltered list through
         # the lexical index's keyed table; only when too few pass, ask Chroma to filter.
         n = min(CANDIDATES * DEEPER, count)
-        got = chunks.query(query_embeddings=[vector], n_results=n, include=[])
-        ids = got["ids"][0] if got["ids"] else []
+        ids = self.index.dense_search(vector, n)
         passing = self.index.lexical.passing(ids, *filters)
         kept = [i for i in ids if i in passing]
         if len(kept) >= CANDIDATES or n >= count:
             return kept[:CANDIDATES]
-        where = chroma_where(*filters)
-        got = chunks.query(query_embeddings=[vector], n_results=min(CANDIDATES, count), where=where, include=[])
-        return got["ids"][0] if got["ids"] else []
+        return self.index.dense_search(vector, min(CANDIDATES, count), *filters)
 
     def _fuse(self, dense: list[str], lexical: list[str]) -> list[tuple[str, float]]:
         scores: dict[str, float] = {}
@@ -245,8 +240,7 @@ class Retriever:
         head = fused[: max(k * 4, 20)]
         if not head:
             return []
-        got = self.index.store.chunks.get(ids=[cid for cid, _ in head], include=["documents", "metadatas"])
-        records = {i: (d, m) for i, d, m in zip(got["ids"], got["documents"], got["metadatas"])}
+        records = self.index.chunks([cid for cid, _ in head])
         if fresh == "newest":
             fresh = max((m.get("date") or 0 for _, m in records.values()), default=0)
         reference = int_to_day(fresh) if fresh else None
@@ -293,7 +287,7 @@ class Retriever:
         return PassageRetriever(self, k=k, **filters)
 
 
-def _story_of(store, passages: list[Passage]) -> dict[str, int]:
+def _story_of(index, passages: list[Passage]) -> dict[str, int]:
     """Each article among ``passages`` -> its story's number; grouped by the articles'
     lead vectors and dates, as ``qa new`` groups them (index/stories.py)."""
     import numpy as np
@@ -306,7 +300,7 @@ def _story_of(store, passages: list[Passage]) -> dict[str, int]:
     if len(firsts) < 2:
         return {}
     keys = {a: p.chunk_id.rsplit(":", 1)[0] for a, p in firsts.items()}
-    vectors = store.lead_vectors(sorted(set(keys.values())))
+    vectors = index.lead_vectors(sorted(set(keys.values())))
     articles = [a for a in firsts if keys[a] in vectors]
     if not articles:
         return {}
@@ -320,9 +314,9 @@ def _outlet(p: Passage) -> dict:
     return {"article_id": p.article_id, "title": p.title, "source": p.source, "date": p.date, "url": p.url}
 
 
-def story_peers(store, passages: list[Passage]) -> dict[str, list[dict]]:
+def story_peers(index, passages: list[Passage]) -> dict[str, list[dict]]:
     """For each article among ``passages``, the other articles of its story among them."""
-    story_of = _story_of(store, passages)
+    story_of = _story_of(index, passages)
     firsts: dict[str, Passage] = {}
     for p in passages:
         firsts.setdefault(p.article_id, p)
@@ -331,10 +325,10 @@ def story_peers(store, passages: list[Passage]) -> dict[str, list[dict]]:
     }
 
 
-def by_story(store, passages: list[Passage]) -> list[Passage]:
+def by_story(index, passages: list[Passage]) -> list[Passage]:
     """The best passage of each story, in rank order, the other articles of its story
     listed on it (``Passage.more_outlets``)."""
-    story_of = _story_of(store, passages)
+    story_of = _story_of(index, passages)
     out: list[Passage] = []
     shown: dict[int, Passage] = {}  # story -> the passage that stands for it
     for p in passages:
@@ -378,21 +372,6 @@ def to_passage(chunk_id: str, doc: str, meta: dict, score: float) -> Passage:
         chunk_id=chunk_id,
         sentences=sentences,
     )
-
-
-def chroma_where(sources, since, until, article_ids) -> dict | None:
-    clauses: list[dict] = []
-    if sources:
-        clauses.append({"source": {"$in": list(sources)}})
-    if since is not None:
-        clauses.append({"date": {"$gte": since}})
-    if until is not None:
-        clauses.append({"date": {"$lte": until}})
-    if article_ids:
-        clauses.append({"article_id": {"$in": list(article_ids)}})
-    if not clauses:
-        return None
-    return clauses[0] if len(clauses) == 1 else {"$and": clauses}
 
 
 def date_filter(value: str | None, name: str) -> int | None:

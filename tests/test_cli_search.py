@@ -72,7 +72,7 @@ def test_a_collection_name_with_a_typo_is_an_error_not_a_new_collection(seeded_s
             "qa: error: there is no collection 'defualt' here (collections: default);"
             " to make it, index into it: qa index -c defualt PATH...\n"
         )  # the same the second and third time: the first made no collection
-    assert Index.open(settings=seeded_settings).store.collection_names() == ["default"]
+    assert Index.open(settings=seeded_settings)._store.collection_names() == ["default"]
 
 
 def test_since_after_until_says_why_nothing_matches(seeded_settings):

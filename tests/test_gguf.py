@@ -49,7 +49,7 @@ def assert_project_guarantees(articles: dict[str, str], data: dict) -> None:
 def test_gguf_answer_through_the_cli(embedded_settings):
     idx = Index.open(settings=embedded_settings)
     idx.sync([SEED.parent])
-    articles = {a.id: a.text for a in idx.store.get_articles(sorted({p.article_id for p in Retriever(idx).search("Sochi")}))}
+    articles = {a.id: a.text for a in idx.articles_by_id(sorted({p.article_id for p in Retriever(idx).search("Sochi")}))}
     result = run_qa(["ask", "--json", "--llm", f"gguf:{MODEL}", "What does Japan expect from Sochi?"], embedded_settings)
     assert result.returncode == 0, result.stderr
     data = json.loads(result.stdout)

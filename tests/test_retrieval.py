@@ -132,11 +132,11 @@ def test_lexical_index_follows_every_sync_incrementally(embedded_settings, tmp_p
     def lexical_ids():
         return {row[0] for row in idx.lexical.db.execute("SELECT chunk_id FROM fts")}
 
-    assert lexical_ids() == set(idx.store.chunks.get(include=[])["ids"])
+    assert lexical_ids() == set(idx._store.chunks.get(include=[])["ids"])
     files["article-002.txt"].unlink()
     files["article-003.txt"].write_text("Changed\n\nZanzibar cloves reached record prices.\n")
     idx.sync([folder])
-    assert lexical_ids() == set(idx.store.chunks.get(include=[])["ids"])
+    assert lexical_ids() == set(idx._store.chunks.get(include=[])["ids"])
     hits = Retriever(idx).search("Zanzibar cloves", k=1)
     assert hits[0].article_id == "article-003.txt"
     # a no-change sync writes nothing; the next diff touches only what changed
@@ -146,7 +146,7 @@ def test_lexical_index_follows_every_sync_incrementally(embedded_settings, tmp_p
     files["article-004.txt"].write_text("Edited\n\nA note on tea.\n")
     report = idx.sync([folder])
     assert report.updated == ["article-004.txt"]
-    written, deleted = idx.lexical.sync_from(idx.store, "check")
+    written, deleted = idx.lexical.sync_from(idx._store, "check")
     assert (written, deleted) == (0, 0)
 
 

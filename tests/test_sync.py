@@ -20,8 +20,8 @@ from tests.conftest import ROOT, SEED, cli_env, run_qa, write_corpus
 def snapshot(idx: Index) -> dict:
     """Everything stored, but vectors (compared separately, within float noise) and the
     arrival time (present on every article, checked on its own)."""
-    arts = idx.store.articles_collection.get(include=["metadatas", "documents"])
-    chunks = idx.store.chunks.get(include=["metadatas", "documents"])
+    arts = idx._store.articles_collection.get(include=["metadatas", "documents"])
+    chunks = idx._store.chunks.get(include=["metadatas", "documents"])
     assert all(isinstance(m.get("added_at"), int) for m in arts["metadatas"])
     arrival = [{k: v for k, v in m.items() if k != "added_at"} for m in arts["metadatas"]]
     return {
@@ -31,7 +31,7 @@ def snapshot(idx: Index) -> dict:
 
 
 def vectors(idx: Index) -> dict[str, np.ndarray]:
-    got = idx.store.chunks.get(include=["embeddings"])
+    got = idx._store.chunks.get(include=["embeddings"])
     return {i: np.asarray(v) for i, v in zip(got["ids"], got["embeddings"])}
 
 
@@ -117,7 +117,7 @@ def test_same_text_under_two_names_is_stored_once(make_settings, tmp_path):
     shutil.copy(files["article-000.txt"], folder / "zz-copy.txt")
     idx = Index.open(settings=make_settings())
     idx.sync([folder])
-    chunks = idx.store.chunks.get(include=["documents", "metadatas"])
+    chunks = idx._store.chunks.get(include=["documents", "metadatas"])
     assert len(chunks["documents"]) == len(set(chunks["documents"]))
     assert idx.article("zz-copy.txt").text == idx.article("article-000.txt").text
     # the canonical owner of the shared chunks is the smallest id; deleting it hands them on
@@ -125,7 +125,7 @@ def test_same_text_under_two_names_is_stored_once(make_settings, tmp_path):
     assert "zz-copy.txt" not in owners
     files["article-000.txt"].unlink()
     idx.sync([folder])
-    owners = {m["article_id"] for m in idx.store.chunks.get(include=["metadatas"])["metadatas"]}
+    owners = {m["article_id"] for m in idx._store.chunks.get(include=["metadatas"])["metadatas"]}
     assert "zz-copy.txt" in owners
     assert_equal_to_clean_build(idx, make_settings, [folder])
 
@@ -189,14 +189,14 @@ def test_rebuild_and_remove(make_settings, tmp_path):
     assert {a.id for a in idx.articles()} == {"article-000.txt", "article-002.txt"}
     with pytest.raises(ArticleNotFound):
         idx.article("article-001.txt")
-    keys = {m["chunk_key"] for m in idx.store.chunks.get(include=["metadatas"])["metadatas"]}
-    assert keys == {r.chunk_key for r in idx.store.stored_articles().values()}
+    keys = {m["chunk_key"] for m in idx._store.chunks.get(include=["metadatas"])["metadatas"]}
+    assert keys == {r.chunk_key for r in idx._store.stored_articles().values()}
 
 
 def test_another_model_is_a_clear_error(make_settings, tmp_path):
     settings = make_settings()
     idx = Index.open(settings=settings)
-    idx.store.chunks.modify(metadata={"qa_schema": 1, "qa_model": "BAAI/bge-small-en", "qa_dim": 384})
+    idx._store.chunks.modify(metadata={"qa_schema": 1, "qa_model": "BAAI/bge-small-en", "qa_dim": 384})
     with pytest.raises(ModelMismatch, match="rebuild"):
         Index.open(settings=settings)
     result = run_qa(["status"], settings)
@@ -254,7 +254,7 @@ def test_second_sync_waits_its_turn(make_settings, tmp_path):
     folder = tmp_path / "news"
     write_corpus(folder, count=2)
     settings = make_settings()
-    identity = Index.open(settings=settings).store.identity
+    identity = Index.open(settings=settings)._store.identity
     held = FileLock(str(settings.data_dir / "locks" / f"{settings.collection}-{identity}.lock"))
     with held:
         busy = run_qa(["index", str(folder)], settings)
@@ -305,7 +305,7 @@ def test_works_with_the_network_cut(make_settings, tmp_path):
 
 def test_telemetry_is_off(make_settings):
     idx = Index.open(settings=make_settings())
-    assert idx.store.client.get_settings().anonymized_telemetry is False
+    assert idx._store.client.get_settings().anonymized_telemetry is False
     assert os.environ.get("ANONYMIZED_TELEMETRY") == "False"
 
 
@@ -350,7 +350,7 @@ def test_rebuild_after_a_model_change_keeps_the_roots(make_settings, tmp_path):
     idx = Index.open(settings=settings)
     idx.sync([a])
     idx.sync([b])
-    idx.store.chunks.modify(metadata={"qa_schema": 1, "qa_model": "BAAI/bge-small-en", "qa_dim": 384})
+    idx._store.chunks.modify(metadata={"qa_schema": 1, "qa_model": "BAAI/bge-small-en", "qa_dim": 384})
     mismatch = run_qa(["search", "Japan"], settings)
     assert mismatch.returncode == 1
     command = mismatch.stderr.split("rebuild it with: ", 1)[1].strip()

@@ -126,7 +126,7 @@ def test_a_failing_sync_is_reported_and_the_watcher_goes_on(settings, tmp_path, 
 
     # another sync holds the collection: reported, and done at the next change
     idx = Index.open(settings=settings)
-    lock = FileLock(str(settings.data_dir / "locks" / f"{settings.collection}-{idx.store.identity}.lock"))
+    lock = FileLock(str(settings.data_dir / "locks" / f"{settings.collection}-{idx._store.identity}.lock"))
     with lock:
         (folder / "one.txt").write_text("One\n\nThe first report about the summit.\n")
         error = w.next("error")

@@ -205,7 +205,7 @@ class ChatApp(App):
             assistant.warm_up()
             assistant.chats()  # the saved chats open (a damaged file is said here)
             session = assistant.chat(self.filters)
-            counts = assistant.index.store.counts()
+            counts = assistant.index.counts()
             self._generation = assistant.index.generation()
         except Exception as exc:  # shown as a notice; the app keeps running
             self.post_message(self.EngineFailed(self.describe(exc)))
@@ -277,7 +277,7 @@ class ChatApp(App):
                     return
                 self.assistant.retriever.refresh()
                 stories = new_stories(index, self._arrivals_since)
-                counts = index.store.counts()
+                counts = index.counts()
             self._generation = generation
         except Exception:  # a server away for a moment: tried again at the next tick
             return
@@ -559,7 +559,7 @@ class ChatApp(App):
 
         try:
             report = self.assistant.index.sync([Path(path).expanduser()], progress=progress)
-            counts = self.assistant.index.store.counts()
+            counts = self.assistant.index.counts()
         except Exception as exc:
             self.post_message(self.SyncDone("", 0, self.describe(exc)))
             return

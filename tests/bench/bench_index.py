@@ -235,7 +235,7 @@ def store_facts(home: Path, collection: str, model_cache: Path) -> dict:
     tokens_all, tokens_unique, seen = 0, 0, set()
     offset, page = 0, 5000
     while True:
-        got = idx.store.chunks.get(include=["metadatas"], limit=page, offset=offset)
+        got = idx._store.chunks.get(include=["metadatas"], limit=page, offset=offset)
         for meta in got["metadatas"]:
             tokens_all += int(meta.get("tokens", 0))
             h = meta.get("embed_hash")

@@ -509,7 +509,7 @@ def main() -> None:
     # 1. ours
     idx = Index.open(settings=Settings(data_dir=data_dir, model_cache_dir=args.model_cache_dir, collection=collection))
     plan = idx.sync([corpus], dry_run=True)
-    if plan.removed and idx.store.counts()[0]:
+    if plan.removed and idx.counts()[0]:
         raise SystemExit(
             f"syncing {corpus} into {data_dir} collection {collection!r} would remove {len(plan.removed)}"
             " articles: this is not the index of that set"
@@ -518,7 +518,7 @@ def main() -> None:
     report = idx.sync([corpus])
     if report.failed:
         raise SystemExit(f"sync failed: {report.failed[:3]}")
-    articles, chunks = idx.store.counts()
+    articles, chunks = idx.counts()
     canonical = idx.canonical_ids()
     judged = resolve_gold(questions, canonical)
 
