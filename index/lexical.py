@@ -35,7 +35,9 @@ CREATE TABLE IF NOT EXISTS chunks (
 ) WITHOUT ROWID;
 """
 DEEPER = 4  # a filtered search first looks this many times deeper, unfiltered
-_WORD = re.compile(r"[^\W_]+(?:['’][^\W_]+)?", re.UNICODE)
+WORD = re.compile(r"[^\W_]+(?:['’][^\W_]+)?")  # a word, with an inner apostrophe: the one tokenizer of words
+ROWS_PER_WRITE = 1000  # rows copied into or deleted from the lexical index per statement
+IDS_PER_QUERY = 500  # chunk ids in one "IN (...)" (SQLite's parameter limit is 999 on old builds)
 # Words that carry no topic; FTS5 has no stop list of its own.
 STOPWORDS = frozenset(
     """a about above after again against all am an and any are as at be because been before
@@ -152,8 +154,8 @@ class LexicalIndex:
         with self.db:
             self.db.executemany("DELETE FROM fts WHERE chunk_id = ?", [(i,) for i in stale])
             self.db.executemany("DELETE FROM chunks WHERE chunk_id = ?", [(i,) for i in stale])
-            for first in range(0, len(fresh), 1000):
-                part = fresh[first : first + 1000]
+            for first in range(0, len(fresh), ROWS_PER_WRITE):
+                part = fresh[first : first + ROWS_PER_WRITE]
                 got = store.chunks.get(ids=part, include=["documents"])
                 self._insert([(i, doc, *wanted[i]) for i, doc in zip(got["ids"], got["documents"])])
             self.db.execute(
@@ -176,8 +178,8 @@ class LexicalIndex:
                 )
             if keys:
                 ids, metas = store.chunk_records(keys)
-                for first in range(0, len(ids), 1000):
-                    part = ids[first : first + 1000]
+                for first in range(0, len(ids), ROWS_PER_WRITE):
+                    part = ids[first : first + ROWS_PER_WRITE]
                     got = store.chunks.get(ids=part, include=["documents", "metadatas"])
                     self._insert(
                         [
@@ -200,6 +202,7 @@ class LexicalIndex:
 
     @_repairing(retry=True)
     def count(self) -> int:
+        """Rows in the index (to check it is in step with its collection)."""
         return self.db.execute("SELECT count(*) FROM fts").fetchone()[0]
 
     # -- searching --------------------------------------------------------------------
@@ -246,8 +249,8 @@ class LexicalIndex:
         if self._reader is None:  # its own connection: it runs beside a search()
             self._reader = sqlite3.connect(str(self.path), check_same_thread=False)
         found: set[str] = set()
-        for first in range(0, len(chunk_ids), 500):
-            part = chunk_ids[first : first + 500]
+        for first in range(0, len(chunk_ids), IDS_PER_QUERY):
+            part = chunk_ids[first : first + IDS_PER_QUERY]
             sql = f"SELECT chunk_id FROM chunks WHERE chunk_id IN ({','.join('?' * len(part))}){where}"
             found.update(row[0] for row in self._reader.execute(sql, [*part, *args]))
         return found
@@ -276,7 +279,7 @@ def _row_text(title: str, text: str) -> str:
 
 
 def query_terms(query: str) -> list[str]:
-    words = [w.lower().replace("’", "'") for w in _WORD.findall(query)]
+    words = [w.lower().replace("’", "'") for w in WORD.findall(query)]
     seen: list[str] = []
     for word in words:
         if word not in STOPWORDS and word not in seen:

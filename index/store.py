@@ -34,6 +34,11 @@ class ModelMismatch(StoreError):
     pass
 
 
+IN_CLAUSE = 500  # ids or keys in one "$in" filter: Chroma builds one SQL parameter per value
+MAX_WRITE_BATCH = 2000  # records in one upsert, at most (Chroma's own limit may be lower)
+FALLBACK_WRITE_BATCH = 1000  # when the server does not say its limit
+
+
 @dataclass
 class StoredArticle:
     """The bookkeeping half of an article record (no text)."""
@@ -219,15 +224,6 @@ class Store:
 
     # -- collections ---------------------------------------------------------------
 
-    def exists(self) -> bool:
-        try:
-            names = {c if isinstance(c, str) else c.name for c in self.client.list_collections()}
-        except StoreError:
-            raise
-        except Exception as exc:
-            raise StoreError(f"cannot list collections: {short(exc)}") from None
-        return self.chunks_name in names
-
     def collection_names(self) -> list[str]:
         """The qa collections in this store (each is two Chroma collections)."""
         chroma = {c if isinstance(c, str) else c.name for c in self.client.list_collections()}
@@ -379,17 +375,17 @@ class Store:
 
     def chunk_ids_for_keys(self, keys: list[str]) -> list[str]:
         ids: list[str] = []
-        for first in range(0, len(keys), 500):
-            got = self.chunks.get(where={"chunk_key": {"$in": keys[first : first + 500]}}, include=[])
+        for first in range(0, len(keys), IN_CLAUSE):
+            got = self.chunks.get(where={"chunk_key": {"$in": keys[first : first + IN_CLAUSE]}}, include=[])
             ids.extend(got["ids"])
         return ids
 
     def embeddings_by_hash(self, hashes: list[str]) -> dict[str, list[float]]:
         """Vectors already stored for these embedded-text hashes (never embed twice)."""
         found: dict[str, list[float]] = {}
-        for first in range(0, len(hashes), 500):
+        for first in range(0, len(hashes), IN_CLAUSE):
             got = self.chunks.get(
-                where={"embed_hash": {"$in": hashes[first : first + 500]}},
+                where={"embed_hash": {"$in": hashes[first : first + IN_CLAUSE]}},
                 include=["metadatas", "embeddings"],
             )
             for meta, vector in zip(got["metadatas"], got["embeddings"]):
@@ -413,9 +409,9 @@ class Store:
         """The vector of each chunk key's first chunk (title and opening): what stories
         are grouped by."""
         found: dict[str, list[float]] = {}
-        for first in range(0, len(keys), 500):
+        for first in range(0, len(keys), IN_CLAUSE):
             got = self.chunks.get(
-                where={"$and": [{"chunk_key": {"$in": keys[first : first + 500]}}, {"chunk": 0}]},
+                where={"$and": [{"chunk_key": {"$in": keys[first : first + IN_CLAUSE]}}, {"chunk": 0}]},
                 include=["metadatas", "embeddings"],
             )
             for meta, vector in zip(got["metadatas"], got["embeddings"]):
@@ -444,8 +440,8 @@ class Store:
     def chunk_records(self, keys: list[str]) -> tuple[list[str], list[dict]]:
         ids: list[str] = []
         metas: list[dict] = []
-        for first in range(0, len(keys), 500):
-            got = self.chunks.get(where={"chunk_key": {"$in": keys[first : first + 500]}}, include=["metadatas"])
+        for first in range(0, len(keys), IN_CLAUSE):
+            got = self.chunks.get(where={"chunk_key": {"$in": keys[first : first + IN_CLAUSE]}}, include=["metadatas"])
             ids.extend(got["ids"])
             metas.extend(got["metadatas"])
         return ids, metas
@@ -461,11 +457,11 @@ class Store:
 
     def max_batch(self) -> int:
         try:
-            return min(self.client.get_max_batch_size(), 2000)
+            return min(self.client.get_max_batch_size(), MAX_WRITE_BATCH)
         except StoreError:
             raise
         except Exception:
-            return 1000
+            return FALLBACK_WRITE_BATCH
 
     def pages(self, collection, include, page: int = 5000):
         offset = 0

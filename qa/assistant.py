@@ -11,20 +11,11 @@ from typing import TYPE_CHECKING, Callable
 
 from index import Index, Settings
 from index.errors import QAError
+from index.lexical import WORD
 
-from .answer import Answer, Citation, lead_line
-from .extractive import (
-    Candidate,
-    ScoreWeights,
-    asked_part,
-    candidates,
-    content_words,
-    is_yes_no,
-    pick_support,
-    score_sentences,
-    short_answer,
-    with_context,
-)
+from .answer import Answer
+from .answerers import Answerer, ExtractiveAnswerer, LLMAnswerer
+from .extractive import ScoreWeights, content_words
 from .filters import Filters
 from .retrieval import Passage, Retriever, story_peers
 
@@ -33,7 +24,6 @@ if TYPE_CHECKING:
 
 PASSAGES = 6  # passages an answer is drawn from
 PER_ARTICLE = 2  # of which at most this many from one article
-SUPPORT_MARGIN = 0.25  # supporting quotes: within this much of the lead's score (either scorer)
 
 
 class AnswerError(QAError):
@@ -63,7 +53,7 @@ def condense(question: str, history: list[dict] | None) -> str:
     own_entities = [m.group() for m in _ENTITY.finditer(question) if m.start() > 0]
     mine = set(words)
     carried = []
-    for word in _WORD_CASED.findall(last):
+    for word in WORD.findall(last):
         lower = word.lower()
         if lower in mine or lower not in set(content_words(word)):
             continue
@@ -74,19 +64,27 @@ def condense(question: str, history: list[dict] | None) -> str:
     return f"{question} {' '.join(carried)}".strip() if carried else question
 
 
-_WORD_CASED = re.compile(r"[^\W_]+(?:['’][^\W_]+)?")
 
 
 class Assistant:
+    """Condenses a follow-up against the history, retrieves, has an answerer write the
+    answer, and keeps only the citations that quote their article exactly."""
+
     def __init__(
-        self, retriever: Retriever, llm=None, weights: ScoreWeights | None = None, answer_model: bool = True
+        self,
+        retriever: Retriever,
+        llm=None,
+        weights: ScoreWeights | None = None,
+        answer_model: bool = True,
+        answerer: Answerer | None = None,
     ):
-        """``answer_model``: pick and judge sentences with the trained answer model
-        (qa/ranker.py); False falls back to the hand-set ``weights`` alone."""
+        """``llm``: an LLM writes the answers (``LLMAnswerer``); else the extractive
+        answerer quotes them, with the trained answer model (``answer_model``) or the
+        hand-set ``weights`` alone. ``answerer``: any other ``Answerer``."""
         self.retriever = retriever
         self.llm = llm
-        self.weights = weights or ScoreWeights()
-        self.answer_model = answer_model
+        self.extractive = ExtractiveAnswerer(retriever, weights, answer_model)
+        self.answerer = answerer
 
     @classmethod
     def open(
@@ -140,13 +138,16 @@ class Assistant:
             query, k=PASSAGES, per_article=PER_ARTICLE, rerank=rerank, article_ids=self._new_ids(filters),
             **filters.as_kwargs(),
         )
-        if self.llm is not None:
-            from .llm import answer_with_llm
-
-            answer = answer_with_llm(self, question, query, passages, history, on_token)
-        else:
-            answer = self._extractive(question, query, passages)
+        answer = self.answerer_in_use().answer(question, query, passages, history, on_token)
         return self.with_stories(self.verified(answer), passages)
+
+    def answerer_in_use(self) -> Answerer:
+        """The answerer given, else the LLM's when there is one, else the extractive one."""
+        if self.answerer is not None:
+            return self.answerer
+        if self.llm is not None:
+            return LLMAnswerer(self.llm, self.retriever)
+        return self.extractive
 
     def with_stories(self, answer: Answer, passages: list[Passage]) -> Answer:
         """Each citation names the other outlets of its story among the passages."""
@@ -166,78 +167,6 @@ class Assistant:
             when = dt.datetime.fromtimestamp(filters.new_since).isoformat(sep=" ", timespec="minutes")
             raise AnswerError(f"no article arrived since {when}; ask without --new")
         return ids
-
-    def _extractive(self, question: str, query: str, passages: list[Passage]) -> Answer:
-        if not passages:
-            return Answer(question, "I found nothing in the articles about this.", answered=False, query=query)
-        carried = query[len(question.strip()) :] if query.startswith(question.strip()) else ""
-        # The model learned wh-questions (news quizzes, SQuAD); a yes/no question keeps the
-        # hand-set scorer and its stricter bar (a quote that only shares the topic neither
-        # confirms nor denies).
-        use_model = self.answer_model and not is_yes_no(question)
-        if use_model:
-            ranker = self.retriever.ranker
-            ranked = ranker.rank_sentences(
-                question, query, passages, carried, self.weights, self._dense_fn(question, query, carried)
-            )
-            bar = ranker.refuse_below
-        else:
-            ranked = score_sentences(
-                question, self.question_vector(question, query, carried), candidates(passages),
-                self.retriever.embedder, self.weights, context=carried,
-            )
-            bar = self.weights.threshold(question)
-        if not ranked or ranked[0].score < bar:
-            return self._refusal(question, query, passages, ranked)
-        lead = with_context(ranked[0], passages)
-        support = pick_support(ranked, lead, margin=SUPPORT_MARGIN, floor=bar if use_model else float("-inf"))
-        cited = [lead, *support]
-        citations = [self._citation(n, c, passages) for n, c in enumerate(cited, start=1)]
-        lead_text = _clean(lead.text)
-        short = self.retriever.ranker.short_answer(question, lead_text) if use_model else ""
-        lines = [lead_line(lead_text, short)]
-        if support:
-            lines.append("")
-            lines += [f"> {_clean(c.text)} [{n}]" for n, c in enumerate(support, start=2)]
-        answer = Answer(question, "\n".join(lines), citations, True, passages, query)
-        answer.short = short if use_model else short_answer(question, lead.text)
-        return answer
-
-    def question_vector(self, question: str, query: str, carried: str):
-        """The query's embedding; for a question that opens with a premise, mixed half and
-        half with the embedding of the sentence that asks."""
-        vector = self.retriever.query_vector(query)
-        asked = asked_part(question)
-        if asked != question.strip() and self.weights.asked:
-            # linear: the mix of the two similarities is the similarity to the mixed vector
-            share = self.weights.asked
-            vector = (1 - share) * vector + share * self.retriever.embedder.embed_query(f"{asked}{carried}")
-        return vector
-
-    def _dense_fn(self, question: str, query: str, carried: str):
-        embedder = self.retriever.embedder
-
-        def dense(cands: list[Candidate]):
-            vectors = embedder.embed([" ".join(c.text.split()) for c in cands])
-            return vectors @ self.question_vector(question, query, carried)
-
-        return dense
-
-    def _refusal(self, question, query, passages, ranked: list[Candidate]) -> Answer:
-        nearest = ranked[:2]
-        citations = [self._citation(n, c, passages) for n, c in enumerate(nearest, start=1)]
-        text = "The articles don't answer this."
-        if nearest:
-            marks = " and ".join(f"[{c.n}]" for c in citations)
-            text += f" The closest passages are {marks}:\n\n" + "\n".join(
-                f"> {_clean(c.text)} [{n}]" for n, c in enumerate(nearest, start=1)
-            )
-        return Answer(question, text, citations, False, passages, query)
-
-    @staticmethod
-    def _citation(n: int, c: Candidate, passages: list[Passage]) -> Citation:
-        p = passages[c.passage]
-        return Citation(n, p.article_id, p.title, p.url, p.date, c.text, c.start, c.end, p.source)
 
     def verified(self, answer: Answer) -> Answer:
         """Keep only citations whose quote is exactly the article text at its offsets."""
@@ -268,7 +197,3 @@ class Assistant:
         from .sessions import SessionStore
 
         return SessionStore.for_settings(self.index.settings).list()
-
-
-def _clean(text: str) -> str:
-    return " ".join(text.split())

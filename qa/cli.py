@@ -38,6 +38,19 @@ def store_options(func):
     return wrapper
 
 
+def filter_options(func):
+    """--since / --until / --source / --as-of / --recent on `search` and `ask`."""
+    for option in reversed([
+        click.option("--since", help="Only articles dated on or after this day (YYYY-MM-DD)."),
+        click.option("--until", help="Only articles dated on or before this day (YYYY-MM-DD)."),
+        click.option("--source", "sources", multiple=True, help="Only this source (repeatable)."),
+        click.option("--as-of", "as_of", help='Search as if on this day: later articles are left out, "recent" counts from it.'),
+        click.option("--recent/--no-recent", default=None, help='Prefer newer articles [default: when the wording asks, e.g. "this week"].'),
+    ]):
+        func = option(func)
+    return func
+
+
 def make_settings(**overrides):
     from pydantic import ValidationError
 
@@ -400,11 +413,7 @@ def status_command(as_json=False, settings=None):
 @cli.command("search")
 @click.argument("query", required=False)
 @click.option("-k", "k", default=5, show_default=True, type=click.IntRange(1, 100), help="Passages to return.")
-@click.option("--since", help="Only articles dated on or after this day (YYYY-MM-DD).")
-@click.option("--until", help="Only articles dated on or before this day (YYYY-MM-DD).")
-@click.option("--source", "sources", multiple=True, help="Only this source (repeatable).")
-@click.option("--as-of", "as_of", help="Search as if on this day: later articles are left out, \"recent\" counts from it.")
-@click.option("--recent/--no-recent", default=None, help="Prefer newer articles [default: when the wording asks, e.g. \"this week\"].")
+@filter_options
 @click.option("--rerank/--no-rerank", default=None, help="Rescore the top passages with the answer model [default: as shipped].")
 @click.option("--stories/--no-stories", default=None, help='One result per story, with "and N more outlets" [default: on, off with --batch].')
 @click.option("--batch", type=click.File("rb"), help='JSONL of {"id", "question"[, "as_of"]}; one JSON line out per query.')
@@ -478,11 +487,7 @@ def run_batch(retriever, handle, filters) -> int:
 
 @cli.command("ask")
 @click.argument("question")
-@click.option("--since", help="Only articles dated on or after this day (YYYY-MM-DD).")
-@click.option("--until", help="Only articles dated on or before this day (YYYY-MM-DD).")
-@click.option("--source", "sources", multiple=True, help="Only this source (repeatable).")
-@click.option("--as-of", "as_of", help="Search as if on this day: later articles are left out, \"recent\" counts from it.")
-@click.option("--recent/--no-recent", default=None, help="Prefer newer articles [default: when the wording asks, e.g. \"this week\"].")
+@filter_options
 @click.option("--rerank/--no-rerank", default=None, help="Rescore the retrieved passages with the answer model [default: as shipped].")
 @click.option("--new", "new", is_flag=True, help="Only articles that arrived since you last ran `qa new`.")
 @click.option("--new-since", "new_since", metavar="DAY", help="Only articles that arrived since DAY (YYYY-MM-DD).")

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from index.lexical import STOPWORDS
+from index.lexical import STOPWORDS, WORD
 
 if TYPE_CHECKING:
     from .retrieval import Passage
@@ -135,7 +135,6 @@ def is_heading(sentence: str) -> bool:
     return not sentence.rstrip().endswith(_CLOSED)
 
 
-_WORD = re.compile(r"[^\W_]+(?:['’][^\W_]+)?")
 _NUMBER = re.compile(r"(?<![\w.])(?:[$€£]\s?)?\d[\d,.]*(?:\s?(?:%|percent|million|billion|thousand|trillion))?", re.I)
 _MONTHS = r"(?:Jan(?:uary)?|Feb(?:ruary)?|Mar(?:ch)?|Apr(?:il)?|May|June?|July?|Aug(?:ust)?|Sep(?:t(?:ember)?)?|Oct(?:ober)?|Nov(?:ember)?|Dec(?:ember)?)"
 _DATE = re.compile(rf"\b(?:{_MONTHS}\.?\s+\d{{1,2}}|\d{{1,2}}\s+{_MONTHS}|(?:1[89]|20)\d{{2}}|(?:Monday|Tuesday|Wednesday|Thursday|Friday|Saturday|Sunday)|yesterday|today|last week)\b")
@@ -143,7 +142,7 @@ _NAME = re.compile(r"\b[A-Z][\w’'-]+(?:\s+(?:of|the|de|van|von|al|bin|and|&)?\
 
 
 def content_words(text: str) -> list[str]:
-    return [w.lower() for w in _WORD.findall(text) if w.lower() not in STOPWORDS and len(w) > 1]
+    return [w.lower() for w in WORD.findall(text) if w.lower() not in STOPWORDS and len(w) > 1]
 
 
 def _stem(word: str) -> str:
@@ -178,9 +177,9 @@ def _has_cue(kind: str | None, sentence: str, question: str) -> bool:
     if kind == "date":
         return bool(_DATE.search(sentence))
     if kind == "name":
-        asked = {w.lower() for w in _WORD.findall(question)}
+        asked = {w.lower() for w in WORD.findall(question)}
         for match in _NAME.finditer(sentence):
-            words = [w.lower() for w in _WORD.findall(match.group())]
+            words = [w.lower() for w in WORD.findall(match.group())]
             # a name the question does not already contain (skip a sentence-initial word)
             if match.start() > 0 and words and not all(w in asked for w in words):
                 return True
@@ -322,9 +321,9 @@ def short_answer(question: str, sentence: str) -> str:
         match = _DATE.search(sentence)
         return match.group() if match else ""
     if kind == "name":
-        asked = {w.lower() for w in _WORD.findall(question)}
+        asked = {w.lower() for w in WORD.findall(question)}
         for match in _NAME.finditer(sentence):
-            words = [w.lower() for w in _WORD.findall(match.group())]
+            words = [w.lower() for w in WORD.findall(match.group())]
             fresh = [w for w in words if w not in asked and w not in STOPWORDS]
             if fresh and not (match.start() == 0 and len(words) == 1):
                 return match.group()

@@ -92,11 +92,6 @@ class SessionStore:
         ).fetchall()
         return json.loads(row[0] or "{}"), [Answer.from_dict(json.loads(t[0])) for t in turns]
 
-    def delete(self, chat_id: str) -> None:
-        with self.db:
-            self.db.execute("DELETE FROM turns WHERE chat_id = ?", (chat_id,))
-            self.db.execute("DELETE FROM chats WHERE id = ?", (chat_id,))
-
 
 @dataclass
 class ChatSession:

@@ -66,7 +66,7 @@ def record(
     dense = {}
     if owns:
         vectors = retriever.embedder.embed(list(owns))
-        dense = dict(zip(owns, (float(x) for x in vectors @ assistant.question_vector(q.question, query, carried))))
+        dense = dict(zip(owns, (float(x) for x in vectors @ assistant.extractive.question_vector(q.question, query, carried))))
     answerable = variant == "asked" and q.answerable
     return {
         "id": q.id, "variant": variant, "answerable": answerable, "question": q.question, "query": query,
