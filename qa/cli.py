@@ -449,6 +449,10 @@ def search_command(query, k, since, until, sources, as_of, recent, rerank, stori
         click.echo()
 
 
+def plural(n: int, one: str, many: str | None = None) -> str:
+    return f"{n} {one if n == 1 else many or one + 's'}"
+
+
 def more_outlets_line(others: list[dict]) -> str:
     names = sorted({o["source"] or o["article_id"] for o in others})
     return f"and {len(others)} more from the same story: " + ", ".join(names)
@@ -570,12 +574,12 @@ def new_command(since, as_json, settings):
         click.echo(f"nothing new since {when}")
         return
     articles = sum(len(s.articles) for s in stories)
-    click.echo(f"{len(stories)} stories ({articles} articles) since {when}:")
+    click.echo(f"{plural(len(stories), 'story', 'stories')} ({plural(articles, 'article')}) since {when}:")
     for story in stories:
         outlets = story.outlets
         dates = story.dates
         span = (dates[0] if len(dates) == 1 else f"{dates[0]} to {dates[-1]}") if dates else "undated"
-        count = f"{len(story.articles)} articles" if len(story.articles) > 1 else "1 article"
+        count = plural(len(story.articles), "article")
         click.echo("")
         click.echo(f"* {visible(story.title)}")
         click.echo(f"  {count} · {visible(', '.join(outlets)) or 'no outlet named'} · {span}")

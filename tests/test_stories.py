@@ -78,7 +78,7 @@ def test_qa_new_groups_outlets_into_stories_and_remembers_the_last_look(settings
     write(folder, bikes2=BIKES.replace("four downtown streets", "five downtown streets"))
     assert run_qa(["index", str(folder)], settings).returncode == 0
     text = run_qa(["new"], settings).stdout
-    assert text.startswith("1 stories (1 articles) since") and "bikes2.md" in text and "eruption1" not in text
+    assert text.startswith("1 story (1 article) since") and "bikes2.md" in text and "eruption1" not in text
 
     everything = json.loads(run_qa(["new", "--since", "2020-01-01", "--json"], settings).stdout)["stories"]
     assert sum(len(s["articles"]) for s in everything) == 5
