@@ -146,6 +146,8 @@ class ChatApp(App):
         self._generation: int | None = None
         self._store_lock = threading.Lock()  # answers and the arrivals check take turns on the store
         self._checking = threading.Lock()  # one arrivals check at a time; a tick while one runs is skipped
+        self._stale = False  # the last arrivals check failed: reopen the store at the next
+        self._ticks = 0
         self._counts = (0, 0)  # articles, chunks: read by workers, never on the event loop
         self._load_assistant = load_assistant
         self.cursor_blink = cursor_blink
@@ -270,16 +272,25 @@ class ChatApp(App):
         index = self.assistant.index
         if not self._checking.acquire(blocking=False):
             return  # the previous check is still running
+        self._ticks += 1
         try:
             with self._store_lock:  # a catch-up reconnects the embedded store: not mid-answer
                 generation = index.generation()
-                if generation == self._generation:
+                # every 20th tick, and after a failed check, reopen the store whatever the
+                # generation says: an embedded store opened while another process wrote
+                # can keep a stale view of the vectors
+                fresh_view = self._stale or self._ticks % 20 == 0
+                if generation == self._generation and not fresh_view:
                     return
+                if fresh_view:
+                    index.catch_up()
                 self.assistant.retriever.refresh()
                 stories = new_stories(index, self._arrivals_since)
                 counts = index.counts()
-            self._generation = generation
-        except Exception:  # a server away for a moment: tried again at the next tick
+            self._generation, self._stale = generation, False
+        except Exception as exc:  # a server away for a moment: tried again at the next tick
+            self._stale = True
+            logging.getLogger("qa.tui").debug("arrivals check failed: %s", exc)
             return
         finally:
             self._checking.release()
