@@ -45,6 +45,8 @@ class Index:
     def __init__(self, settings: Settings, store: Store):
         self.settings = settings
         self._store = store  # private: callers go through the methods below, never Chroma
+        self._embedder = None
+        self._embedder_given = False
 
     @classmethod
     def open(
@@ -65,15 +67,27 @@ class Index:
 
     # -- components, loaded on first use ---------------------------------------------
 
-    @cached_property
+    @property
     def embedder(self):
+        """The embedder that built this collection (its queries and new chunks must use
+        the same one); made on first use, and again after a rebuild changed it."""
         from .embedding import Embedder
 
-        return Embedder(
-            backend=self.settings.embed_backend,
-            cache_dir=self.settings.model_cache_dir,
-            batch_size=self.settings.embed_batch_size,
-        )
+        precision = self._store.precision
+        if self._embedder is None or (not self._embedder_given and self._embedder.precision != precision):
+            self._embedder = Embedder(
+                backend=self.settings.embed_backend,
+                cache_dir=self.settings.model_cache_dir,
+                batch_size=self.settings.embed_batch_size,
+                precision=precision,
+            )
+        return self._embedder
+
+    @embedder.setter
+    def embedder(self, embedder) -> None:
+        """Another embedder with the same interface (benchmarks: a hashing one)."""
+        self._embedder = embedder
+        self._embedder_given = True
 
     def chunker(self):
         from .chunking import Chunker
@@ -121,6 +135,8 @@ class Index:
                     before = set(self._store.stored_articles())
                     self._drop()
             targets = _dedupe_targets(paths if paths else roots)
+            if not rebuild and not dry_run:
+                self._store.check_precision()
             syncer = self._syncer()
             state = self._store.state()
             if state.get("qa_sync_started") and not dry_run:
@@ -313,6 +329,7 @@ class Index:
             "chunks": chunks,
             "model": self._store.chunks.metadata.get("qa_model"),
             "dim": self._store.chunks.metadata.get("qa_dim"),
+            "precision": self._store.precision,
             "store": "server" if self.settings.chroma_url else "embedded",
             "where": self.settings.where,
             "data_dir": str(self.settings.data_dir),

@@ -96,6 +96,11 @@ class Settings(FileSettings):
         default="onnx",
         description="'onnx' (fast start, same vectors) or 'sentence-transformers'.",
     )
+    embed_precision: str | None = Field(
+        default=None,
+        description="'int8' or 'fp32' for collections built from now on (default int8); an"
+        " existing collection keeps the one it was built with until --rebuild.",
+    )
     # Texts per ONNX run; runs go side by side on the cores. Small batches pad less and
     # keep attention in cache: 300 realtimeqa articles took 101 s and 1,273 MB peak RSS at
     # 32, 84 s and 544 MB at 4 (docs/benchmarks.md, "Embedding batch size").
@@ -129,6 +134,15 @@ class Settings(FileSettings):
             raise ValueError(
                 f"collection name {value!r} must be 1-63 letters, digits, '-' or '_'"
             )
+        return value
+
+    @field_validator("embed_precision")
+    @classmethod
+    def _valid_precision(cls, value: str | None) -> str | None:
+        if value in (None, ""):
+            return None
+        if value not in ("int8", "fp32"):
+            raise ValueError(f"embedding precision {value!r} must be int8 or fp32")
         return value
 
     @field_validator("chroma_url")

@@ -20,7 +20,7 @@ import shlex
 from dataclasses import dataclass
 
 from .article import Article, date_to_int, int_to_date
-from .embedding import MODEL_DIM, MODEL_NAME
+from .embedding import DEFAULT_PRECISION, MODEL_DIM, MODEL_NAME
 from .errors import ServerUnavailable, StorageError, StoreError, is_damaged_database, known_error, short
 from .settings import Settings
 
@@ -230,11 +230,28 @@ class Store:
         return sorted(n[3:] for n in chroma if n.startswith("qa_") and f"{n}_articles" in chroma)
 
     def stamp(self) -> dict:
+        """What a new chunk collection records about the vectors it will hold."""
         return {
             "qa_schema": SCHEMA_VERSION,
             "qa_model": MODEL_NAME,
             "qa_dim": MODEL_DIM,
+            "qa_precision": self.settings.embed_precision or DEFAULT_PRECISION,
         }
+
+    @property
+    def precision(self) -> str:
+        """The embedder precision that built this collection (fp32 before int8 existed)."""
+        return (self.chunks.metadata or {}).get("qa_precision") or "fp32"
+
+    def check_precision(self) -> None:
+        """A sync adds vectors: they must come from the embedder that made the others."""
+        wanted = self.settings.embed_precision
+        if wanted and wanted != self.precision:
+            raise ModelMismatch(
+                f"collection {self.name!r} was built with the {self.precision} embedder, not"
+                f" {wanted} (the embed_precision setting); rebuild it with:"
+                f" qa index --rebuild --collection {self.name}"
+            )
 
     def open(self, create: bool, check: bool = True) -> "Store":
         """``check=False``: open even when built with another model (to rebuild it)."""

@@ -22,6 +22,7 @@ import os
 import signal
 import time
 from collections import defaultdict
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -111,6 +112,16 @@ class Planned:
     article: Article
     extra: dict  # bookkeeping metadata: root, mtime_ns, size, chunk_key
     kind: str  # "added" | "updated" | "touched" (same content, new file stat)
+
+
+@dataclass
+class _Batch:
+    """Articles on their way through the pipeline: chunked, then embedded, then written."""
+
+    items: list[Planned]
+    chunked: list[tuple[Planned, list[Chunk]]]
+    texts: dict[str, str]  # embed hash -> text to embed
+    vectors: dict[str, list[float]]  # embed hash -> vector (from the store, then the model)
 
 
 @dataclass
@@ -265,17 +276,10 @@ class Syncer:
             if key not in complete:
                 need.setdefault(key, item)
         pending = list(need.values())
+        batches = [pending[first : first + self.batch] for first in range(0, len(pending), self.batch)]
         done: set[str] = set()
         progress("embedding", 0, len(pending))
-        for first in range(0, len(pending), self.batch):
-            batch = pending[first : first + self.batch]
-            self._write_chunks(batch, report)
-            checkpoint("chunks-written")
-            complete.update(item.extra["chunk_key"] for item in batch)
-            ready = [w for w in writes if w.article.id not in done and w.extra["chunk_key"] in complete]
-            self._put_articles(ready, done)
-            checkpoint("articles-written")
-            progress("embedding", first + len(batch), len(pending))
+        self._pipeline(batches, writes, complete, done, report, progress)
         # Articles whose chunks already existed: renames, copies, metadata edits.
         self._put_articles([w for w in writes if w.article.id not in done], done)
         touched = [w for w in plan.writes if w.kind == "touched"]
@@ -295,38 +299,77 @@ class Syncer:
             progress("cleaning up", 0, 1)
             self.collect_garbage(affected)
 
-    def _put_articles(self, items: list[Planned], done: set[str]) -> None:
-        if items:
-            self.store.put_articles([(w.article, w.extra) for w in items])
-            done.update(w.article.id for w in items)
+    def _pipeline(self, batches, writes, complete, done, report, progress) -> None:
+        """Embed batch n on this thread (the model keeps both cores busy) while one store
+        thread writes batch n-1 and chunks batch n+1. The store thread does every read and
+        write in order, so the crash-safe order of writes holds."""
+        if not batches:
+            return
+        store_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="qa-store")
+        try:
+            # Vectors of the batch just embedded: the next batch was looked up in the store
+            # before they were written, and a text is never embedded twice.
+            recent: dict[str, list[float]] = {}
+            prepared = store_thread.submit(self._prepare, batches[0])
+            writing = None
+            written = 0
+            for n in range(len(batches)):
+                job = prepared.result()
+                if n + 1 < len(batches):
+                    prepared = store_thread.submit(self._prepare, batches[n + 1])
+                recent = self._embed_missing(job, recent, report)
+                if writing is not None:
+                    written += writing.result()
+                    progress("embedding", written, sum(map(len, batches)))
+                writing = store_thread.submit(self._write_batch, job, writes, complete, done)
+            written += writing.result()
+            progress("embedding", written, sum(map(len, batches)))
+        finally:
+            store_thread.shutdown(wait=True, cancel_futures=True)
 
-    def _write_chunks(self, batch: list[Planned], report: SyncReport) -> None:
-        chunked: list[tuple[Planned, list[Chunk]]] = [
-            (item, self.chunker.chunk(item.article.title, item.article.text)) for item in batch
-        ]
-        hashes = sorted({embed_hash(c.embed_text) for _, chunks in chunked for c in chunks})
-        vectors = self.store.embeddings_by_hash(hashes)
-        report.chunks_reused += len(vectors)
-        missing: dict[str, str] = {}
-        for _, chunks in chunked:
-            for c in chunks:
-                h = embed_hash(c.embed_text)
-                if h not in vectors:
-                    missing.setdefault(h, c.embed_text)
+    def _prepare(self, batch: list[Planned]) -> "_Batch":
+        """Chunk a batch and find the vectors its texts already have in the store."""
+        chunked = [(item, self.chunker.chunk(item.article.title, item.article.text)) for item in batch]
+        texts = {embed_hash(c.embed_text): c.embed_text for _, chunks in chunked for c in chunks}
+        return _Batch(batch, chunked, texts, self.store.embeddings_by_hash(sorted(texts)))
+
+    def _embed_missing(self, job: "_Batch", recent: dict, report: SyncReport) -> dict:
+        """Embed the texts of ``job`` that have no vector yet; returns this batch's vectors."""
+        report.chunks_reused += len(job.vectors)
+        for h in job.texts.keys() & recent.keys():
+            if h not in job.vectors:
+                job.vectors[h] = recent[h]
+                report.chunks_reused += 1
+        missing = {h: t for h, t in job.texts.items() if h not in job.vectors}
         if missing:
             fresh = self.embedder.embed(list(missing.values()))
-            vectors.update({h: v.tolist() for h, v in zip(missing, fresh)})
+            job.vectors.update({h: v.tolist() for h, v in zip(missing, fresh)})
             report.chunks_embedded += len(missing)
+        return job.vectors
+
+    def _write_batch(self, job: "_Batch", writes, complete: set[str], done: set[str]) -> int:
+        """Write a batch's chunks, then the articles all of whose chunks now exist."""
         ids, docs, embs, metas = [], [], [], []
-        for item, chunks in chunked:
+        for item, chunks in job.chunked:
             key = item.extra["chunk_key"]
             for c in chunks:
                 h = embed_hash(c.embed_text)
                 ids.append(f"{key}:{c.index}")
                 docs.append(c.text)
-                embs.append(np.asarray(vectors[h], dtype=np.float32))
+                embs.append(np.asarray(job.vectors[h], dtype=np.float32))
                 metas.append(chunk_metadata(item.article, key, c, h))
         self.store.put_chunks(ids, docs, embs, metas)
+        checkpoint("chunks-written")
+        complete.update(item.extra["chunk_key"] for item in job.items)
+        ready = [w for w in writes if w.article.id not in done and w.extra["chunk_key"] in complete]
+        self._put_articles(ready, done)
+        checkpoint("articles-written")
+        return len(job.items)
+
+    def _put_articles(self, items: list[Planned], done: set[str]) -> None:
+        if items:
+            self.store.put_articles([(w.article, w.extra) for w in items])
+            done.update(w.article.id for w in items)
 
     # -- consistency -----------------------------------------------------------------
 

@@ -27,8 +27,13 @@ os.environ["QA_CONFIG"] = os.path.join(tempfile.mkdtemp(prefix="qa-tests-"), "no
 @pytest.fixture(scope="session")
 def model_cache(tmp_path_factory) -> Path:
     """The ONNX export is made once per test session (or reused from QA_MODEL_CACHE_DIR)."""
+    from index.embedding import PRECISIONS, make_onnx
+
     cached = os.environ.get("QA_MODEL_CACHE_DIR")
-    return Path(cached) if cached else tmp_path_factory.mktemp("models")
+    folder = Path(cached) if cached else tmp_path_factory.mktemp("models")
+    for precision in PRECISIONS:
+        make_onnx(folder, precision)
+    return folder
 
 
 def _free_port() -> int:

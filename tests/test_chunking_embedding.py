@@ -64,6 +64,21 @@ def test_one_huge_sentence_is_cut_at_word_ends(tokenizer):
         assert text[c.start : c.end] == c.text and not c.text.startswith(" ")
 
 
+def test_int8_vectors_are_close_to_fp32_and_never_depend_on_their_batch(model_cache):
+    """Issue 14: dynamic quantization takes its ranges from the whole run, so the int8
+    embedder runs each text alone: a text's vector is the same in any company."""
+    texts = [SEED.read_text(encoding="utf-8")[i : i + 900] for i in range(0, 9000, 900)]
+    texts.append("What does Japan expect from Sochi?")
+    int8 = Embedder("onnx", cache_dir=model_cache, precision="int8")
+    fp32 = Embedder("onnx", cache_dir=model_cache, precision="fp32").embed(texts)
+    together = int8.embed(texts)
+    assert np.all((together * fp32).sum(axis=1) >= 0.97)
+    for n in (0, 5, len(texts) - 1):
+        alone = int8.embed_query(texts[n])
+        assert np.array_equal(alone, together[n])
+    assert np.array_equal(int8.embed(texts[3:7]), together[3:7])
+
+
 def test_onnx_gives_the_same_vectors_as_sentence_transformers(model_cache):
     texts = [
         "What does Japan expect from Sochi?",

@@ -205,6 +205,33 @@ def test_another_model_is_a_clear_error(make_settings, tmp_path):
     assert "Traceback" not in result.stderr
 
 
+def test_a_collection_keeps_the_embedder_that_built_it(make_settings, tmp_path):
+    """Issue 14: new collections are built by the int8 embedder; one built by the other
+    precision is searched with its own, a sync with the other says how to rebuild, and
+    the rebuild it names switches the collection over."""
+    folder = tmp_path / "news"
+    write_corpus(folder, count=2)
+    settings = make_settings()
+    assert run_qa(["index", str(folder)], settings).returncode == 0
+    assert reopen(settings).status()["precision"] == "int8"
+    refused = run_qa(["index", str(folder)], settings, QA_EMBED_PRECISION="fp32")
+    assert refused.returncode == 1 and refused.stderr.count("\n") == 1
+    assert "built with the int8 embedder, not fp32" in refused.stderr
+    command = refused.stderr.split("rebuild it with: ", 1)[1].strip()
+    assert run_qa(command.split()[1:], settings, QA_EMBED_PRECISION="fp32").returncode == 0
+    idx = reopen(settings)
+    assert idx.status()["precision"] == "fp32" and len(ids(idx)) == 2
+    # Queries use the collection's own embedder, whatever the setting says.
+    as_int8 = Index.open(settings=settings.model_copy(update={"embed_precision": "int8"}))
+    assert as_int8.embedder.precision == "fp32"
+    found = run_qa(["search", "Report number 1 Russia", "--json"], settings, QA_EMBED_PRECISION="int8")
+    assert found.returncode == 0, found.stderr
+    # A collection from before int8 (no precision recorded) was built by fp32.
+    meta = {k: v for k, v in idx._store.chunks.metadata.items() if k != "qa_precision"}
+    idx._store.chunks.modify(metadata=meta)
+    assert reopen(settings).embedder.precision == "fp32"
+
+
 # -- crashes and concurrency -----------------------------------------------------------
 
 CRASH_POINTS = ["chunks-written:2", "articles-written:1", "before-remove", "before-gc", "before-finish"]
