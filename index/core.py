@@ -171,10 +171,13 @@ class Index:
         remember_roots(self.settings, roots)
 
     def _update_lexical(self, before: int, keys: set[str] | None) -> None:
-        """Rewrite only the lexical rows of the chunk keys this write touched, when the
-        lexical index was in step before it; otherwise diff it against the collection."""
+        """Log the chunk keys this write touched (other clients catch up from the log), and
+        rewrite only their lexical rows when the lexical index was in step before it."""
+        after = self.generation()
+        if keys is not None and after > before:
+            self._store.log_change(before, after, keys)
         if keys is not None and self.lexical.synced_to() == self._marker(before):
-            self.lexical.update_keys(self._store, keys, self._marker(self.generation()))
+            self.lexical.update_keys(self._store, keys, self._marker(after))
         else:
             self.ensure_lexical()
 
@@ -194,10 +197,21 @@ class Index:
         return LexicalIndex(path, refill=lambda lexical: lexical.sync_from(self._store, self._marker(self.generation())))
 
     def ensure_lexical(self) -> None:
-        """Bring the lexical index in step with the collection if a write moved it."""
-        marker = self._marker(self.generation())
-        if self.lexical.synced_to() != marker:
-            self.lexical.sync_from(self._store, marker)
+        """Bring the lexical index in step with the collection if a write moved it: from
+        the change log when it covers every write since (another client's syncs), else by
+        a diff of the whole collection."""
+        generation = self.generation()
+        marker = self._marker(generation)
+        have = self.lexical.synced_to()
+        if have == marker:
+            return
+        identity, _, at = (have or "").rpartition(":")
+        if identity == self._store.identity and at.isdigit() and int(at) < generation:
+            keys = self._store.changed_keys(int(at), generation)
+            if keys is not None:
+                self.lexical.update_keys(self._store, keys, marker)
+                return
+        self.lexical.sync_from(self._store, marker)
 
     def _marker(self, generation: int) -> str:
         """What the lexical index is in step with: this collection (a store started over

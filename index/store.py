@@ -5,6 +5,9 @@
                         citing (start/end offsets, sentence spans).
 ``qa_<name>_articles``  one record per article: the full text (citations are checked
                         against it) and the sync bookkeeping (origin file, mtime, hashes).
+``qa_<name>_changes``   one record per write: the chunk keys it touched and the generations
+                        it went from and to, so that another client's lexical index catches
+                        up at the cost of the change, not of the collection.
 
 Chunk ids are ``<chunk_key>:<n>``, where the chunk key hashes everything the vectors
 depend on (title, text, chunker settings). A clean build and any sequence of incremental
@@ -37,6 +40,7 @@ class ModelMismatch(StoreError):
 IN_CLAUSE = 500  # ids or keys in one "$in" filter: Chroma builds one SQL parameter per value
 MAX_WRITE_BATCH = 2000  # records in one upsert, at most (Chroma's own limit may be lower)
 FALLBACK_WRITE_BATCH = 1000  # when the server does not say its limit
+CHANGES_KEPT = 500  # generations of the change log kept; a client further behind diffs all
 
 
 @dataclass
@@ -207,6 +211,7 @@ class Store:
         self.settings = settings
         self.chunks_name = f"qa_{name}"
         self.articles_name = f"qa_{name}_articles"
+        self.changes_name = f"qa_{name}_changes"
         self._chunks = None
         self._articles = None
         self._check = True
@@ -347,6 +352,43 @@ class Store:
         meta = {k: v for k, v in meta.items() if v is not None and k != "hnsw:space"}
         self.articles_collection.modify(metadata=meta)
 
+    # -- the change log -----------------------------------------------------------
+
+    def log_change(self, before: int, after: int, keys: set[str]) -> None:
+        """Record that the write from generation ``before`` to ``after`` touched these chunk
+        keys. Written after the generation moved: a reader that looks in between finds a
+        gap and diffs everything, which is slow but right; a writer that died leaves none."""
+        log = self.client.get_or_create_collection(self.changes_name, embedding_function=None)
+        log.upsert(
+            ids=[f"{after:012d}"],
+            documents=[json.dumps(sorted(keys))],
+            embeddings=[[1.0]],
+            metadatas=[{"from": before, "to": after}],
+        )
+        if after > CHANGES_KEPT:
+            log.delete(where={"to": {"$lt": after - CHANGES_KEPT}})
+
+    def changed_keys(self, since: int, until: int) -> set[str] | None:
+        """The chunk keys written from generation ``since`` to ``until``; None when the
+        log does not cover every step (a write died, a rebuild, or too far behind)."""
+        try:
+            log = self.client.get_collection(self.changes_name, embedding_function=None)
+        except StoreError:
+            raise
+        except Exception:
+            return None  # no log yet
+        got = log.get(where={"$and": [{"from": {"$gte": since}}, {"to": {"$lte": until}}]},
+                      include=["metadatas", "documents"])
+        steps = {m["from"]: (m["to"], doc) for m, doc in zip(got["metadatas"], got["documents"])}
+        keys: set[str] = set()
+        at = since
+        while at < until:
+            if at not in steps:
+                return None
+            at, doc = steps[at][0], steps[at][1]
+            keys.update(json.loads(doc))
+        return keys
+
     # -- articles ------------------------------------------------------------------
 
     def stored_articles(self) -> dict[str, StoredArticle]:
@@ -355,6 +397,18 @@ class Store:
             for article_id, meta in zip(ids, metas):
                 out[article_id] = StoredArticle(article_id, meta or {})
         return out
+
+    def articles_with_keys(self, keys: list[str]) -> dict[str, list[StoredArticle]]:
+        """chunk key -> the article records that use it (keys no article uses are absent)."""
+        found: dict[str, list[StoredArticle]] = {}
+        for first in range(0, len(keys), IN_CLAUSE):
+            got = self.articles_collection.get(
+                where={"chunk_key": {"$in": keys[first : first + IN_CLAUSE]}}, include=["metadatas"]
+            )
+            for article_id, meta in zip(got["ids"], got["metadatas"]):
+                record = StoredArticle(article_id, meta or {})
+                found.setdefault(record.chunk_key, []).append(record)
+        return found
 
     def get_articles(self, ids: list[str]) -> list[Article]:
         if not ids:

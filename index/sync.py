@@ -377,12 +377,13 @@ class Syncer:
         """Delete chunks of unreferenced keys; refresh canonical metadata of the rest.
 
         ``keys=None`` checks every key in the store (after a crash)."""
-        articles = self.store.stored_articles()
-        owners: dict[str, list[StoredArticle]] = defaultdict(list)
-        for record in articles.values():
-            owners[record.chunk_key].append(record)
         if keys is None:
+            owners: dict[str, list[StoredArticle]] = defaultdict(list)
+            for record in self.store.stored_articles().values():
+                owners[record.chunk_key].append(record)
             keys = self.store.chunk_keys() | set(owners)
+        else:  # only the owners of these keys: a sync's cost follows its change
+            owners = self.store.articles_with_keys(sorted(k for k in keys if k))
         keys.discard("")
         dead = [k for k in keys if k not in owners]
         if dead:

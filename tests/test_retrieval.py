@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import uuid
 
 import pytest
 
@@ -218,3 +219,60 @@ def test_search_start_up_path_stays_light(embedded_settings):
     )
     assert result.returncode == 0, result.stderr
     assert result.stderr.strip().splitlines()[-1] == "[]"
+
+
+def two_clients(chroma_server, model_cache, tmp_path):
+    """Two data dirs (two machines, each with its own lexical index), one Chroma server."""
+    from index import Settings
+
+    common = {"model_cache_dir": model_cache, "chroma_url": chroma_server, "collection": f"t{uuid.uuid4().hex[:8]}"}
+    writer = Index.open(settings=Settings(data_dir=tmp_path / "writer", **common))
+    reader = Retriever(Index.open(settings=Settings(data_dir=tmp_path / "reader", **common)))
+    return writer, reader
+
+
+def counting_diffs(monkeypatch) -> list:
+    """Record every full diff of a lexical index against the collection."""
+    from index.lexical import LexicalIndex
+
+    calls: list = []
+    original = LexicalIndex.sync_from
+
+    def sync_from(self, store, marker):
+        calls.append(self.path)
+        return original(self, store, marker)
+
+    monkeypatch.setattr(LexicalIndex, "sync_from", sync_from)
+    return calls
+
+
+def test_a_second_client_sees_new_articles_at_the_cost_of_the_change(chroma_server, model_cache, tmp_path, monkeypatch):
+    """Issue 14, item 4: a client searching a collection another client syncs finds the
+    new, edited and removed articles in its next search, from the change log, without
+    diffing its lexical index against the whole collection."""
+    folder = tmp_path / "news"
+    write_corpus(folder, count=4)
+    writer, reader = two_clients(chroma_server, model_cache, tmp_path)
+    writer.sync([folder])
+    assert reader.search("Russia and Asia", k=3)  # its lexical index is filled here
+    (folder / "volcano.txt").write_text("Kamchatka eruption\n\nThe Klyuchevskoy volcano erupted on Tuesday.\n")
+    edited = folder / "article-001.txt"
+    edited.write_text(edited.read_text() + "\nThe Zarubino port deal was signed.\n")
+    (folder / "article-002.txt").unlink()
+    writer.sync([folder])
+    diffs = counting_diffs(monkeypatch)
+    assert reader.search("Klyuchevskoy volcano eruption", k=3)[0].article_id == "volcano.txt"
+    assert reader.search("Zarubino port deal", k=3)[0].article_id == "article-001.txt"
+    assert diffs == []  # caught up from the change log
+    lexical = reader.index.lexical
+    assert lexical.count() == reader.index.counts()[1]
+    gone = "SELECT count(*) FROM chunks WHERE article_id = 'article-002.txt'"
+    assert lexical.db.execute(gone).fetchone()[0] == 0
+    # A write that died half way leaves no log entry: the next search diffs everything.
+    writer._begin_write()
+    (folder / "article-003.txt").unlink()
+    writer.sync([folder])
+    assert reader.search("Report number 3 Russia", k=10)
+    assert diffs.count(reader.index.lexical.path) == 1
+    assert "article-003.txt" not in {p.article_id for p in reader.search("Report number 3 Russia", k=10)}
+    assert lexical.count() == reader.index.counts()[1]

@@ -3,17 +3,18 @@
     .venv/bin/python tests/bench/bench_scale.py --work /work/bench-data/scale \\
         --sizes 10000,30000,100000 --modes embedded,server \\
         [--corpora /work/shared/eval/realtimeqa-2023-24,/work/shared/eval/realtimeqa-dev,/work/shared/eval/xquad-en] \\
-        [--keep] [--reuse]
+        [--keep] [--reuse] [--code REV]
 
 (``--sizes 500,2000`` checks the script in a few minutes.)
 
 **Hashing embedder: this measures the store, not the model.** The collections are built
 with a feature-hashing embedder (lower-cased words hashed, signed, into 384 dimensions,
 normalised; the model's own tokenizer still drives the chunker), so building 100k
-articles takes minutes, not days, and every time below is Chroma, the lexical index, the
-sync's bookkeeping and Python, not the model. A separate line per size gives the real
+articles takes minutes, not hours, and every time below is Chroma, the lexical index, the
+sync's bookkeeping and Python, not the model. Separate lines per size give the real
 model's time for the same chunks, extrapolated from its throughput measured here on 200 of
-them (``real model: C chunks at R chunks/s ≈ H hours``). The cold ``qa search`` runs do use
+them (``real model (int8), N articles: C chunks at R chunks/s ≈ H hours``; each precision the
+code offers, the one new collections get first). The cold ``qa search`` runs do use
 the real model, for the query only (its vector then searches hashed vectors: the ranking
 means nothing, the time and memory are what a user waits for).
 
@@ -29,7 +30,8 @@ For each size and each mode (embedded Chroma in ``<work>/data-embedded-<N>``, or
 after the other:
 
 1. **build**: a full sync of ``corpus-<N>`` in a child process (wall time including process
-   start, chunks, chunks/s, peak RSS from ``os.wait4``);
+   start, chunks, chunks/s, peak RSS from ``os.wait4``, taken in a small launcher process so
+   that this process's own memory never counts: see ``run_measured``);
 2. **no-change resync**: the same sync again (wall, and the sync's own seconds);
 3. **warm search** in this process: ``qa.Retriever`` (k=5, stories on, as ``qa search``)
    over 100 questions of realtimeqa-2023-24 after 5 warm-up searches, p50/p95 without
@@ -48,8 +50,8 @@ Syncs run in a child (``bench_scale.py _sync ...``, hidden) so their peak RSS is
 ``--keep`` keeps corpora and stores; ``--reuse`` then skips a build whose store is complete
 (a first, unmeasured sync brings it back in line with the corpus). The code measured is the
 work tree as it is, or with ``--code REV`` a copy of that git revision's index/, qa/, tui/
-(in ``<work>/code``; a run takes hours, and the work tree may change meanwhile). A failing step puts its
-error in its table cell and the run goes on. Progress goes to stderr; the table and the
+(in ``<work>/code``; a run takes long, and the work tree may change meanwhile). A failing
+step puts its error in its table cell and the run goes on. Progress goes to stderr; the table and the
 real-model lines to stdout; every number to ``<work>/results.json`` (written after each row).
 """
 
@@ -489,17 +491,28 @@ def make_subset(work: Path, manifest: dict, n: int) -> Path:
 
 def real_model_rate(work: Path, manifest: dict, model_cache: Path) -> dict:
     """Chunks/s of the real ONNX embedder on 200 chunk texts of the generated corpus (chunked
-    by the project's chunker), after a warm-up on 16 others, as a build would batch them."""
+    by the project's chunker), after a warm-up on 16 others, as a build would batch them.
+    Each precision the code offers is measured, the one new collections get first."""
+    import inspect
+
+    import index.embedding as embedding
     from index.chunking import Chunker
-    from index.embedding import Embedder
     from index.settings import Settings
 
     settings = Settings(data_dir=work / "scratch", model_cache_dir=model_cache)
-    embedder = Embedder(backend="onnx", cache_dir=model_cache, batch_size=settings.embed_batch_size)
-    chunker = Chunker(embedder.tokenizer, max_tokens=settings.chunk_tokens,
+    has_precision = "precision" in inspect.signature(embedding.Embedder).parameters
+    default = (getattr(settings, "embed_precision", None) or getattr(embedding, "DEFAULT_PRECISION", "fp32")
+               if has_precision else "fp32")
+    precisions = [default] + [p for p in getattr(embedding, "PRECISIONS", ()) if p != default and has_precision]
+
+    def embedder_of(precision: str):
+        extra = {"precision": precision} if has_precision else {}
+        return embedding.Embedder(backend="onnx", cache_dir=model_cache, batch_size=settings.embed_batch_size, **extra)
+
+    tokenizer = embedder_of(default).tokenizer
+    chunker = Chunker(tokenizer, max_tokens=settings.chunk_tokens,
                       overlap_tokens=settings.chunk_overlap_tokens, title_context=settings.chunk_title_context)
     texts: list[str] = []
-    pieces = 0
     for rel in manifest["files"][:150]:
         raw = (work / "articles" / rel).read_text(encoding="utf-8")
         _, front, body = raw.split("---\n", 2)
@@ -508,23 +521,32 @@ def real_model_rate(work: Path, manifest: dict, model_cache: Path) -> dict:
             texts.append(chunk.embed_text)
     sample = random.Random(SEED).sample(texts, min(REAL_SAMPLE + 16, len(texts)))
     warm, timed = sample[:16], sample[16:]
-    pieces = sum(len(e.ids) - 2 for e in embedder.tokenizer.encode_batch(timed))
-    embedder.embed(warm)
-    ticks = cpu_ticks()
-    started = time.perf_counter()
-    cpu0 = time.process_time()
-    embedder.embed(timed)
-    seconds = time.perf_counter() - started
-    return {
-        "busy_cores": busy_cores(ticks, cpu_ticks()),
+    pieces = sum(len(e.ids) - 2 for e in tokenizer.encode_batch(timed))
+    out = {
         "texts": len(timed),
-        "seconds": seconds,
-        "cpu_s": time.process_time() - cpu0,
-        "chunks_s": len(timed) / seconds,
         "pieces_per_chunk": pieces / len(timed),
         "batch_size": settings.embed_batch_size,
         "chunks_per_article_sample": len(texts) / 150,
+        "default": default,
+        "precisions": {},
     }
+    for precision in precisions:
+        embedder = embedder_of(precision)
+        embedder.embed(warm)  # loads the model (and makes its ONNX file if missing), grows the arena
+        ticks = cpu_ticks()
+        started = time.perf_counter()
+        cpu0 = time.process_time()
+        embedder.embed(timed)
+        seconds = time.perf_counter() - started
+        out["precisions"][precision] = {
+            "busy_cores": busy_cores(ticks, cpu_ticks()),
+            "seconds": seconds,
+            "cpu_s": time.process_time() - cpu0,
+            "chunks_s": len(timed) / seconds,
+        }
+        log(f"real model, {precision}: {len(timed) / seconds:.1f} chunks/s")
+    out.update(out["precisions"][default])  # chunks_s etc. of the default, for the lines per size
+    return out
 
 
 # -- a chroma server -------------------------------------------------------------------------
@@ -1003,11 +1025,13 @@ def real_lines(res: dict) -> list[str]:
     lines = []
     if not isinstance(rate, dict) or "chunks_s" not in rate:
         return [f"real model: not measured ({res.get('real_model_error', 'unknown error')})"]
-    lines.append(
-        f"real model (ONNX, batch {rate['batch_size']}): {rate['chunks_s']:.1f} chunks/s on {rate['texts']} chunk texts"
-        f" of this corpus ({rate['pieces_per_chunk']:.0f} word pieces each), machine busy {rate.get('busy_cores')} of"
-        f" {res['machine']['cpus']} cores meanwhile"
-    )
+    for precision, got in (rate.get("precisions") or {rate.get("default", "fp32"): rate}).items():
+        lines.append(
+            f"real model (ONNX {precision}{', new collections' if precision == rate.get('default') else ''},"
+            f" batch {rate['batch_size']}): {got['chunks_s']:.1f} chunks/s on {rate['texts']} chunk texts of this"
+            f" corpus ({rate['pieces_per_chunk']:.0f} word pieces each), machine busy {got.get('busy_cores')} of"
+            f" {res['machine']['cpus']} cores meanwhile"
+        )
     for n in res["sizes"]:
         built = [r["build"] for r in res["rows"] if r["size"] == n and isinstance(r.get("build"), dict)]
         if built:
@@ -1015,12 +1039,13 @@ def real_lines(res: dict) -> list[str]:
         else:
             chunks = round(n * rate["chunks_per_article_sample"])
             how = "estimated from the sample's chunks per article"
-        hours = chunks / rate["chunks_s"] / 3600
-        took = f"{hours:.1f} hours" if hours >= 1 else f"{hours * 60:.1f} min"
-        lines.append(
-            f"real model, {n:,} articles: {chunks:,} chunks ({how}) at {rate['chunks_s']:.1f} chunks/s"
-            f" ≈ {took}"
-        )
+        for precision, got in (rate.get("precisions") or {rate.get("default", "fp32"): rate}).items():
+            hours = chunks / got["chunks_s"] / 3600
+            took = f"{hours:.1f} hours" if hours >= 1 else f"{hours * 60:.1f} min"
+            lines.append(
+                f"real model ({precision}), {n:,} articles: {chunks:,} chunks ({how}) at {got['chunks_s']:.1f}"
+                f" chunks/s ≈ {took}"
+            )
     return lines
 
 
@@ -1189,7 +1214,6 @@ def main() -> None:
     log("real model throughput on 200 chunk texts of the corpus (for the extrapolation)")
     try:
         res["real_model"] = real_model_rate(args.work, manifest, args.model_cache_dir)
-        log(f"real model: {res['real_model']['chunks_s']:.1f} chunks/s")
     except Exception as exc:
         res["real_model_error"] = f"{type(exc).__name__}: {exc}"
         log(f"real model throughput FAILED: {res['real_model_error']}")
