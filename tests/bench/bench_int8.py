@@ -45,13 +45,14 @@ from qa import Retriever, Weights  # noqa: E402
 from qa.evaluation import load_questions, score_retrieval  # noqa: E402
 
 K = 10
+REPO = Path(os.environ.get("QA_BENCH_REPO", ROOT))  # where --baseline-ref is looked up
 
 
 def snapshot(ref: str, into: Path) -> Path:
     """The repository's code at ``ref``, unpacked (its ``qa.cli`` runs with cwd there)."""
     shutil.rmtree(into, ignore_errors=True)
     into.mkdir(parents=True)
-    archive = subprocess.run(["git", "-C", str(ROOT), "archive", ref], check=True, capture_output=True).stdout
+    archive = subprocess.run(["git", "-C", str(REPO), "archive", ref], check=True, capture_output=True).stdout
     subprocess.run(["tar", "-x", "-C", str(into)], input=archive, check=True)
     return into
 
