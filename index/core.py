@@ -12,7 +12,7 @@ from typing import Callable
 from .article import Article
 from .errors import QAError, StoreError
 from .settings import Settings
-from .store import Store, connect, remember_roots, where_clause
+from .store import Store, StoredArticle, connect, remember_roots, where_clause
 from .sync import Plan, Progress, SyncReport, Syncer, checkpoint, now_iso
 
 
@@ -47,6 +47,7 @@ class Index:
         self._store = store  # private: callers go through the methods below, never Chroma
         self._embedder = None
         self._embedder_given = False
+        self._manifest_at: str | None = None  # the marker the manifest was last in step with
 
     @classmethod
     def open(
@@ -143,7 +144,7 @@ class Index:
                 # A sync died half way: collect what it left before planning anew.
                 syncer.collect_garbage(None)
                 report.repaired = True
-            stored = self._store.stored_articles()
+            stored = self._stored_articles()
             plan = syncer.plan(targets, stored, report)
             if not dry_run:
                 self._apply(syncer, plan, stored, report, Progress(progress))
@@ -168,7 +169,39 @@ class Index:
             qa_generation=self.generation() + (1 if changes else 0),
         )
         self._update_lexical(before, None if report.repaired else syncer.touched_keys)
+        if changes and not report.repaired:
+            self._update_manifest(before, stored, plan)
         remember_roots(self.settings, roots)
+
+    def _stored_articles(self) -> dict[str, StoredArticle]:
+        """Every article's bookkeeping record: from this client's copy when it is in step
+        with the collection, else read from the collection (and the copy written)."""
+        marker = self._marker(self.generation())
+        metas = self.manifest.load(marker)
+        self._manifest_at = marker
+        if metas is not None:
+            return {i: StoredArticle(i, m) for i, m in metas.items()}
+        stored = self._store.stored_articles()
+        self.manifest.save(marker, {i: r.meta for i, r in stored.items()})
+        return stored
+
+    def _update_manifest(self, before: int, stored: dict[str, StoredArticle], plan: Plan) -> None:
+        """Bring the copy forward by this write: the records it wrote, read back (the cost
+        of the change), less the ones it removed."""
+        if self._manifest_at != self._marker(before):
+            return  # not in step before this write: the next sync reads the collection
+        metas = {i: r.meta for i, r in stored.items()}
+        for article_id in plan.removes:
+            metas.pop(article_id, None)
+        written = self._store.article_records([w.article.id for w in plan.writes])
+        metas.update({i: r.meta for i, r in written.items()})
+        self.manifest.save(self._marker(self.generation()), metas)
+
+    @cached_property
+    def manifest(self):
+        from .manifest import Manifest
+
+        return Manifest(self.settings.data_dir / "manifests" / f"{self.settings.store_key}.json")
 
     def _update_lexical(self, before: int, keys: set[str] | None) -> None:
         """Log the chunk keys this write touched (other clients catch up from the log), and

@@ -23,7 +23,9 @@ log = logging.getLogger(__name__)
 
 # 2: rows hold "title\ntext" (realtimeqa recall@5 0.738 -> 0.786 over text alone).
 # 3: a keyed table of the chunks' filter fields, so dense results are filtered here.
-FORMAT = "3"
+# 4: that table holds each chunk's FTS5 rowid: deleting a chunk's row is a keyed lookup,
+#    not a scan of the whole index (a sync's cost follows its change, issue 14).
+FORMAT = "4"
 _SCHEMA = """
 CREATE VIRTUAL TABLE IF NOT EXISTS fts USING fts5(
     text, chunk_id UNINDEXED, article_id UNINDEXED, date UNINDEXED, source UNINDEXED, title UNINDEXED,
@@ -31,7 +33,7 @@ CREATE VIRTUAL TABLE IF NOT EXISTS fts USING fts5(
 );
 CREATE TABLE IF NOT EXISTS state (key TEXT PRIMARY KEY, value TEXT);
 CREATE TABLE IF NOT EXISTS chunks (
-    chunk_id TEXT PRIMARY KEY, article_id TEXT, date INTEGER, source TEXT
+    chunk_id TEXT PRIMARY KEY, article_id TEXT, date INTEGER, source TEXT, fts_rowid INTEGER
 ) WITHOUT ROWID;
 """
 DEEPER = 4  # a filtered search first looks this many times deeper, unfiltered
@@ -152,8 +154,7 @@ class LexicalIndex:
         stale = [i for i, fields in have.items() if wanted.get(i) != fields]
         fresh = [i for i, fields in wanted.items() if have.get(i) != fields]
         with self.db:
-            self.db.executemany("DELETE FROM fts WHERE chunk_id = ?", [(i,) for i in stale])
-            self.db.executemany("DELETE FROM chunks WHERE chunk_id = ?", [(i,) for i in stale])
+            self._delete(stale)
             for first in range(0, len(fresh), ROWS_PER_WRITE):
                 part = fresh[first : first + ROWS_PER_WRITE]
                 got = store.chunks.get(ids=part, include=["documents"])
@@ -168,14 +169,14 @@ class LexicalIndex:
         """Rewrite the rows of these chunk keys from the collection (a sync's changes)."""
         keys = sorted(k for k in keys if k)
         with self.db:
-            # One scan of the table whatever the number of keys (chunk_id is not indexed).
-            self.db.execute("CREATE TEMP TABLE IF NOT EXISTS touched (key TEXT PRIMARY KEY)")
-            self.db.execute("DELETE FROM touched")
-            self.db.executemany("INSERT OR IGNORE INTO touched VALUES (?)", [(k,) for k in keys])
-            for table in ("fts", "chunks"):
-                self.db.execute(
-                    f"DELETE FROM {table} WHERE substr(chunk_id, 1, instr(chunk_id, ':') - 1) IN (SELECT key FROM touched)"
+            # Chunk ids are "<key>:<n>": a key's rows are a range of the keyed table.
+            self._delete([
+                row[0]
+                for key in keys
+                for row in self.db.execute(
+                    "SELECT chunk_id FROM chunks WHERE chunk_id >= ? AND chunk_id < ?", (key + ":", key + ";")
                 )
+            ])
             if keys:
                 ids, metas = store.chunk_records(keys)
                 for first in range(0, len(ids), ROWS_PER_WRITE):
@@ -191,14 +192,26 @@ class LexicalIndex:
 
     def _insert(self, rows: list[tuple]) -> None:
         """rows: (chunk_id, text, article_id, date, source, title)."""
+        keyed = []
+        for i, text, a, d, s, title in rows:
+            cursor = self.db.execute(
+                "INSERT INTO fts (text, chunk_id, article_id, date, source, title) VALUES (?, ?, ?, ?, ?, ?)",
+                (_row_text(title, text), i, a, d, s, title),
+            )
+            keyed.append((i, a, d, s, cursor.lastrowid))
         self.db.executemany(
-            "INSERT INTO fts (text, chunk_id, article_id, date, source, title) VALUES (?, ?, ?, ?, ?, ?)",
-            [(_row_text(title, text), i, a, d, s, title) for i, text, a, d, s, title in rows],
+            "INSERT OR REPLACE INTO chunks (chunk_id, article_id, date, source, fts_rowid) VALUES (?, ?, ?, ?, ?)",
+            keyed,
         )
-        self.db.executemany(
-            "INSERT OR REPLACE INTO chunks (chunk_id, article_id, date, source) VALUES (?, ?, ?, ?)",
-            [(i, a, d, s) for i, _, a, d, s, _ in rows],
-        )
+
+    def _delete(self, chunk_ids: list[str]) -> None:
+        """Delete these chunks' rows, each found by its key (no scan of the index)."""
+        for first in range(0, len(chunk_ids), IDS_PER_QUERY):
+            part = chunk_ids[first : first + IDS_PER_QUERY]
+            marks = ",".join("?" * len(part))
+            rowids = [r[0] for r in self.db.execute(f"SELECT fts_rowid FROM chunks WHERE chunk_id IN ({marks})", part)]
+            self.db.executemany("DELETE FROM fts WHERE rowid = ?", [(r,) for r in rowids])
+            self.db.execute(f"DELETE FROM chunks WHERE chunk_id IN ({marks})", part)
 
     @_repairing(retry=True)
     def count(self) -> int:

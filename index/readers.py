@@ -102,23 +102,41 @@ def _walk(folder: Path, root: Path, seen: set[tuple[int, int]], result: Scan) ->
     except OSError as exc:
         result.failures.append((str(folder), _os_reason(exc)))
         return
+    # Strings, not Paths, for each file: a scan of 100,000 files is in every sync's cost.
+    prefix = os.path.join(str(root), "")
     for child in children:
         if child.name.startswith("."):
             continue  # hidden files and folders (.git, editor swap files)
-        path = Path(child.path)
         try:
             is_dir = child.is_dir()  # follows symlinks
         except OSError as exc:
-            result.failures.append((str(path), _os_reason(exc)))
+            result.failures.append((child.path, _os_reason(exc)))
             continue
-        wanted = is_dir or path.suffix.lower() in SUPPORTED or child.is_symlink()
+        supported = os.path.splitext(child.name)[1].lower() in SUPPORTED
+        wanted = is_dir or supported or child.is_symlink()
         if wanted and not is_utf8(child.name):
             kind = "folder" if is_dir else "file"
-            result.failures.append((str(path), f"{kind} name is not valid UTF-8; rename it"))
+            result.failures.append((child.path, f"{kind} name is not valid UTF-8; rename it"))
         elif is_dir:
-            _walk(path, root, seen, result)
-        elif wanted:
-            _add_file(path, root, result, explicit=False)
+            _walk(Path(child.path), root, seen, result)
+        elif supported:
+            _add_entry(child, root, prefix, result)
+
+
+def _add_entry(child: os.DirEntry, root: Path, prefix: str, result: Scan) -> None:
+    try:
+        info = child.stat()  # follows symlinks
+    except FileNotFoundError:
+        result.failures.append((child.path, "broken symbolic link"))
+        return
+    except OSError as exc:
+        result.failures.append((child.path, _os_reason(exc)))
+        return
+    if not stat.S_ISREG(info.st_mode):
+        result.failures.append((child.path, "not a regular file"))
+        return
+    rel = child.path[len(prefix):].replace(os.sep, "/")
+    result.files.append(FileEntry(Path(child.path), root, rel, info.st_mtime_ns, info.st_size))
 
 
 def _add_file(path: Path, root: Path, result: Scan, explicit: bool) -> None:

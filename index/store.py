@@ -398,6 +398,15 @@ class Store:
                 out[article_id] = StoredArticle(article_id, meta or {})
         return out
 
+    def article_records(self, ids: list[str]) -> dict[str, StoredArticle]:
+        """The bookkeeping records of these articles (those that exist)."""
+        found: dict[str, StoredArticle] = {}
+        for first in range(0, len(ids), IN_CLAUSE):
+            got = self.articles_collection.get(ids=ids[first : first + IN_CLAUSE], include=["metadatas"])
+            for article_id, meta in zip(got["ids"], got["metadatas"]):
+                found[article_id] = StoredArticle(article_id, meta or {})
+        return found
+
     def articles_with_keys(self, keys: list[str]) -> dict[str, list[StoredArticle]]:
         """chunk key -> the article records that use it (keys no article uses are absent)."""
         found: dict[str, list[StoredArticle]] = {}
@@ -411,13 +420,11 @@ class Store:
         return found
 
     def get_articles(self, ids: list[str]) -> list[Article]:
-        if not ids:
-            return []
-        got = self.articles_collection.get(ids=ids, include=["metadatas", "documents"])
-        by_id = {
-            i: article_from_record(i, doc, meta)
-            for i, doc, meta in zip(got["ids"], got["documents"], got["metadatas"])
-        }
+        by_id: dict[str, Article] = {}
+        for first in range(0, len(ids), IN_CLAUSE):  # Chroma makes one SQL variable per id
+            got = self.articles_collection.get(ids=ids[first : first + IN_CLAUSE], include=["metadatas", "documents"])
+            for i, doc, meta in zip(got["ids"], got["documents"], got["metadatas"]):
+                by_id[i] = article_from_record(i, doc, meta)
         return [by_id[i] for i in ids if i in by_id]
 
     def put_articles(self, records: list[tuple[Article, dict]]) -> None:
@@ -431,6 +438,14 @@ class Store:
                 embeddings=[[1.0] for _ in part],  # articles are fetched by id, never by vector
                 metadatas=[for_upsert(article_metadata(a, extra), ARTICLE_KEYS) for a, extra in part],
             )
+
+    def update_article_stats(self, stats: dict[str, dict]) -> None:
+        """Set the file bookkeeping (mtime, size) of articles whose content did not change."""
+        ids = sorted(stats)
+        batch = self.max_batch()
+        for first in range(0, len(ids), batch):
+            part = ids[first : first + batch]
+            self.articles_collection.update(ids=part, metadatas=[stats[i] for i in part])
 
     def delete_articles(self, ids: list[str]) -> None:
         for first in range(0, len(ids), self.max_batch()):
@@ -468,8 +483,12 @@ class Store:
         return got["ids"][0] if got["ids"] else []
 
     def chunk_texts(self, ids: list[str]) -> dict[str, tuple[str, dict]]:
-        got = self.chunks.get(ids=list(ids), include=["documents", "metadatas"])
-        return {i: (d, m) for i, d, m in zip(got["ids"], got["documents"], got["metadatas"])}
+        ids = list(ids)
+        found: dict[str, tuple[str, dict]] = {}
+        for first in range(0, len(ids), IN_CLAUSE):
+            got = self.chunks.get(ids=ids[first : first + IN_CLAUSE], include=["documents", "metadatas"])
+            found.update({i: (d, m) for i, d, m in zip(got["ids"], got["documents"], got["metadatas"])})
+        return found
 
     def added_since(self, epoch: int) -> list[StoredArticle]:
         """The articles that arrived at or after ``epoch`` (seconds), by their ``added_at``."""

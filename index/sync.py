@@ -202,7 +202,8 @@ class Syncer:
         protected: set[str] = {where for where, _ in found.failures}
         seen: set[str] = set()
         for entry in found.files:
-            entry.root, entry.rel = root, entry.path.relative_to(root).as_posix()
+            if entry.root != root:  # a subfolder (or a file) of a folder synced before
+                entry.root, entry.rel = root, entry.path.relative_to(root).as_posix()
             olds = by_origin.get(str(entry.path), [])
             if olds and all(_same_stat(o, entry) for o in olds):
                 report.unchanged.extend(o.id for o in olds)
@@ -284,9 +285,8 @@ class Syncer:
         self._put_articles([w for w in writes if w.article.id not in done], done)
         touched = [w for w in plan.writes if w.kind == "touched"]
         if touched:
-            self.store.articles_collection.update(
-                ids=[w.article.id for w in touched],
-                metadatas=[{"mtime_ns": w.extra["mtime_ns"], "size": w.extra["size"]} for w in touched],
+            self.store.update_article_stats(
+                {w.article.id: {"mtime_ns": w.extra["mtime_ns"], "size": w.extra["size"]} for w in touched}
             )
         checkpoint("before-remove")
         if plan.removes:

@@ -93,6 +93,41 @@ def test_sync_sequence_equals_clean_build(make_settings, tmp_path):
     assert_equal_to_clean_build(idx, make_settings, [folder])
 
 
+def test_the_manifest_plans_like_the_collection_and_never_goes_stale(make_settings, tmp_path, monkeypatch):
+    """Issue 14: a sync plans from this client's copy of the article records when it is
+    in step (no read of every record), and from the collection after a write it did not
+    see: another client's sync, or a damaged copy."""
+    from index.store import Store
+
+    folder = tmp_path / "news"
+    files = write_corpus(folder, count=4)
+    settings = make_settings()
+    idx = Index.open(settings=settings)
+    idx.sync([folder])
+    full_reads: list[int] = []
+    original = Store.stored_articles
+    monkeypatch.setattr(Store, "stored_articles", lambda self: full_reads.append(1) or original(self))
+    write_corpus(folder, count=1, offset=30)
+    assert idx.sync([folder]).added == ["article-030.txt"]
+    assert idx.sync([folder]).unchanged and full_reads == []  # planned from the copy
+    # Another writer: a client with its own data dir (and copy) on the server; another
+    # process on the same data dir (the same copy, which that process brought forward).
+    if settings.chroma_url:
+        other, expected_reads = Index.open(settings=settings.model_copy(update={"data_dir": tmp_path / "elsewhere"})), 1
+    else:
+        other, expected_reads = Index.open(settings=settings), 0
+    files["article-001.txt"].write_text("Edited elsewhere\n\nTokyo expects a summit.\n")
+    assert other.sync([folder]).updated == ["article-001.txt"]
+    full_reads.clear()
+    again = idx.sync([folder])
+    assert (again.added, again.updated, again.removed) == ([], [], [])
+    assert len(full_reads) == expected_reads
+    idx.manifest.path.write_text("{not json")
+    files["article-002.txt"].unlink()
+    assert idx.sync([folder]).removed == ["article-002.txt"]
+    assert_equal_to_clean_build(idx, make_settings, [folder])
+
+
 def test_an_edit_re_embeds_only_the_chunks_that_changed(make_settings, tmp_path):
     folder = tmp_path / "news"
     folder.mkdir()
