@@ -69,6 +69,11 @@ class Index:
     # -- components, loaded on first use ---------------------------------------------
 
     @property
+    def precision(self) -> str:
+        """The precision of the embedder that built this collection (int8 or fp32)."""
+        return self._store.precision
+
+    @property
     def embedder(self):
         """The embedder that built this collection (its queries and new chunks must use
         the same one); made on first use, and again after a rebuild changed it."""

@@ -426,7 +426,17 @@ def search_command(query, k, since, until, sources, as_of, recent, rerank, stori
 
     if not query and not batch:
         raise click.UsageError("give a QUERY or --batch FILE")
+    prefetch = None
+    if query and query.strip() and not batch:
+        from .prefetch import QueryPrefetch
+
+        prefetch = QueryPrefetch(query, settings)  # embeds it on the other core meanwhile
     retriever = open_retriever(settings)
+    if prefetch is not None:
+        from .prefetch import remember_precision
+
+        retriever.use_query_vector(query, prefetch.vector(retriever.index.precision))
+        remember_precision(settings, retriever.index.precision)
     filters = {
         "k": k, "since": since, "until": until, "sources": list(sources) or None, "as_of": as_of, "recent": recent,
         "rerank": rerank, "stories": stories if stories is not None else not batch,

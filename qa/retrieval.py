@@ -123,6 +123,12 @@ class Retriever:
             self._last_query = (query, self.embedder.embed_query(query))
         return self._last_query[1]
 
+    def use_query_vector(self, query: str, vector) -> None:
+        """A vector for ``query`` made elsewhere with this index's embedder (the CLI
+        embeds a one-off query in a child process while the store opens)."""
+        if vector is not None:
+            self._last_query = (query, vector)
+
     def warm_up(self) -> None:
         """Load the model and open the indexes now rather than on the first question."""
         self.index.embedder.load()

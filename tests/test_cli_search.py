@@ -4,11 +4,13 @@ lines, a collection name with a typo, dates in the wrong order."""
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 
 import pytest
 
 from index import Index
-from tests.conftest import SEED, run_qa
+from tests.conftest import ROOT, SEED, run_qa
 
 
 @pytest.fixture
@@ -83,3 +85,35 @@ def test_since_after_until_says_why_nothing_matches(seeded_settings):
         result = run_qa([*command, *args], seeded_settings)
         assert result.returncode == 1
         assert result.stderr == f"qa: error: {said}: no article can match\n"
+
+
+PREFETCH_CHECK = """
+import json, sys
+from pathlib import Path
+import numpy as np
+from index import Settings
+from qa.prefetch import QueryPrefetch
+settings = Settings(data_dir=Path(sys.argv[1]), model_cache_dir=Path(sys.argv[2]))
+right, wrong = QueryPrefetch("What does Japan expect?", settings), QueryPrefetch("Sochi", settings)
+got, refused = right.vector(right.precision), wrong.vector("fp32" if wrong.precision == "int8" else "int8")
+from index.embedding import Embedder
+want = Embedder(cache_dir=settings.model_cache_dir, precision=right.precision).embed_query("What does Japan expect?")
+print(json.dumps({"pids": [right.pid, wrong.pid], "equal": bool(np.array_equal(got, want)), "refused": refused is None}))
+"""
+
+
+def test_a_one_off_query_is_embedded_beside_the_store_opening(embedded_settings):
+    """Issue 14 (cold search): the query's vector comes from a forked child, exactly the
+    vector the collection's embedder gives; a wrong guess of the embedder is not used."""
+    done = subprocess.run(
+        [sys.executable, "-c", PREFETCH_CHECK, str(embedded_settings.data_dir), str(embedded_settings.model_cache_dir)],
+        capture_output=True, text=True, cwd=ROOT, timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout)
+    assert all(result["pids"]) and result["equal"] and result["refused"]
+    # And end to end: the first search of a collection, then one with the hint in place.
+    for _ in range(2):
+        found = run_qa(["search", "What does Japan expect from Sochi?", "--json"], embedded_settings)
+        assert found.returncode == 0, found.stderr
+        assert json.loads(found.stdout)["passages"][0]["article_id"] == SEED.name
