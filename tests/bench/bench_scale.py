@@ -803,6 +803,39 @@ class Case:
         self.retriever.search(self.args.questions_list[0], **SEARCH_KW)
         return {"open_s": opened, "first_search_s": time.perf_counter() - first}
 
+    def open_second_client(self) -> dict:
+        """Server mode: a second client (its own data dir, so its own lexical index and
+        article copy) searching the collection the first one syncs (issue 14, item 4)."""
+        if not self.server_path:
+            return {"skipped": "embedded: one data dir, one lexical index"}
+        from qa.retrieval import Retriever
+        from qa.settings import Settings as AnswerSettings
+
+        settings = self.settings().model_copy(update={"data_dir": self.data_dir.with_name(self.data_dir.name + "-second")})
+        started = time.perf_counter()
+        self.second = Retriever.open(settings=settings, seed=False, create=False, answering=AnswerSettings())
+        self.second.index.embedder = hashing_embedder(self.args.model_cache_dir)
+        opened = time.perf_counter() - started
+        first = time.perf_counter()
+        self.second.search(self.args.questions_list[0], **SEARCH_KW)  # fills its lexical index
+        return {"open_s": opened, "first_search_s": time.perf_counter() - first}
+
+    def second_client_sees(self, query: str, article_id: str) -> dict:
+        """The second client's next search after the first client's sync: found, and its
+        time against its own warm search."""
+        if getattr(self, "second", None) is None:
+            return {}
+        started = time.perf_counter()
+        found = self.second.search(query, k=10, stories=False)
+        catch_up = time.perf_counter() - started
+        started = time.perf_counter()
+        self.second.search(query, k=10, stories=False)
+        warm = time.perf_counter() - started
+        hit = any(p.article_id == article_id for p in found)
+        if not hit:
+            raise RuntimeError("the second client's next search did not find the new article")
+        return {"second_client_found": hit, "second_client_search_s": catch_up, "second_client_extra_s": catch_up - warm}
+
     def warm_search(self) -> dict:
         if self.retriever is None:
             raise RuntimeError("no retriever (opening it failed)")
@@ -845,6 +878,7 @@ class Case:
             got.update(found=found, first_search_s=search_s, searchable_s=got["wall_s"] + search_s)
             if not found:
                 raise RuntimeError(f"synced in {got['wall_s']:.1f} s but not found by a search")
+        got.update(self.second_client_sees(NEW_QUERY, NEW_ID))
         return got
 
     def edit_article(self) -> dict:
@@ -866,6 +900,7 @@ class Case:
         return got
 
     def close_retriever(self) -> None:
+        self.second = None
         if self.retriever is None:
             return
         r, self.retriever = self.retriever, None
@@ -936,6 +971,7 @@ class Case:
             self.step("resync", self.resync)
             self.step("disk", self.disk)
             self.step("retriever", self.open_retriever)
+            self.step("second_client", self.open_second_client)
             self.step("warm_search", self.warm_search)
             self.step("new_article", self.new_article)
             self.step("edit_article", self.edit_article)
@@ -952,7 +988,7 @@ class Case:
 
 COLUMNS = [
     "articles", "store", "chunks", "build s", "chunks/s", "build RSS MB", "resync s (in sync)", "resync RSS MB",
-    "new article s (in sync)", "searchable after s", "edit s (in sync)", "sync RSS MB (new/edit)",
+    "new article s (in sync)", "searchable after s", "2nd client: next search s (extra)", "edit s (in sync)", "sync RSS MB (new/edit)",
     "search p50/p95 ms", "+1 year p50/p95", "+2 sources p50/p95", "cold qa search s", "qa search RSS MB",
     "server RSS MB", "disk MB",
 ]
@@ -995,6 +1031,8 @@ def cells(row: dict) -> list[str]:
         cell("resync", lambda r: _f(r["peak_rss_mb"], 0)),
         cell("new_article", lambda r: f"{r['wall_s']:.2f} ({r['sync_s']:.2f})"),
         cell("new_article", lambda r: f"{r['searchable_s']:.2f}"),
+        cell("new_article", lambda r: f"{r['second_client_search_s']:.2f} ({r['second_client_extra_s']:+.2f})")
+        if row["mode"] == "server" else "–",
         cell("edit_article", lambda r: f"{r['wall_s']:.2f} ({r['sync_s']:.2f})"),
         "/".join(
             cell(s, lambda r: _f(r["peak_rss_mb"], 0)) if s not in errors else "ERR"
