@@ -327,10 +327,10 @@ class Index:
         self._store.reconnect()
 
     def dense_search(self, vector, n: int, sources=None, since: int | None = None, until: int | None = None,
-                     article_ids=None) -> list[str]:
+                     article_ids=None, chunk_ids: list[str] | None = None) -> list[str]:
         """The ids of the ``n`` chunks nearest ``vector``, nearest first, within the filters
-        (sources, dates as YYYYMMDD integers, article ids)."""
-        return self._store.nearest(list(vector), n, where_clause(sources, since, until, article_ids))
+        (sources, dates as YYYYMMDD integers, article ids), or among ``chunk_ids``."""
+        return self._store.nearest(list(vector), n, where_clause(sources, since, until, article_ids), chunk_ids)
 
     def chunks(self, ids: list[str]) -> dict[str, tuple[str, dict]]:
         """chunk id -> (text, metadata) for the ids that exist."""

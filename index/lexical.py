@@ -35,6 +35,9 @@ CREATE TABLE IF NOT EXISTS state (key TEXT PRIMARY KEY, value TEXT);
 CREATE TABLE IF NOT EXISTS chunks (
     chunk_id TEXT PRIMARY KEY, article_id TEXT, date INTEGER, source TEXT, fts_rowid INTEGER
 ) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS chunks_by_date ON chunks (date);
+CREATE INDEX IF NOT EXISTS chunks_by_source ON chunks (source);
+CREATE INDEX IF NOT EXISTS chunks_by_article ON chunks (article_id);
 """
 DEEPER = 4  # a filtered search first looks this many times deeper, unfiltered
 WORD = re.compile(r"[^\W_]+(?:['’][^\W_]+)?")  # a word, with an inner apostrophe: the one tokenizer of words
@@ -246,7 +249,24 @@ class LexicalIndex:
             kept = [hit for hit in deeper if hit[0] in passing]
             if len(kept) >= k or len(deeper) < k * DEEPER:
                 return kept[:k]
-        return [(row[0], row[1]) for row in self.db.execute(sql.format(where), [match, *args, k])]
+        # The filter as a set of rowids from the keyed table: no read of each match's row.
+        within = f" AND +rowid IN (SELECT fts_rowid FROM chunks WHERE 1{where})"  # "+": a filter of the matches, never a plan that looks up each allowed row
+        return [(row[0], row[1]) for row in self.db.execute(sql.format(within), [match, *args, k])]
+
+    @_repairing(retry=True)
+    def filtered_ids(self, limit: int, sources=None, since=None, until=None, article_ids=None) -> tuple[int, list[str] | None]:
+        """How many chunks the filters let through, and their ids when at most ``limit``."""
+        where, args = _filters(sources, since, until, article_ids)
+        reader = self._reading()
+        count = reader.execute(f"SELECT count(*) FROM chunks WHERE 1{where}", args).fetchone()[0]
+        if count > limit:
+            return count, None
+        return count, [row[0] for row in reader.execute(f"SELECT chunk_id FROM chunks WHERE 1{where}", args)]
+
+    def _reading(self) -> sqlite3.Connection:
+        if self._reader is None:  # its own connection: it runs beside a search()
+            self._reader = sqlite3.connect(str(self.path), check_same_thread=False)
+        return self._reader
 
     @_repairing(retry=True)
     def passing(
@@ -259,13 +279,12 @@ class LexicalIndex:
     ) -> set[str]:
         """The ones of ``chunk_ids`` that the filters let through (a keyed lookup)."""
         where, args = _filters(sources, since, until, article_ids)
-        if self._reader is None:  # its own connection: it runs beside a search()
-            self._reader = sqlite3.connect(str(self.path), check_same_thread=False)
+        reader = self._reading()
         found: set[str] = set()
         for first in range(0, len(chunk_ids), IDS_PER_QUERY):
             part = chunk_ids[first : first + IDS_PER_QUERY]
             sql = f"SELECT chunk_id FROM chunks WHERE chunk_id IN ({','.join('?' * len(part))}){where}"
-            found.update(row[0] for row in self._reader.execute(sql, [*part, *args]))
+            found.update(row[0] for row in reader.execute(sql, [*part, *args]))
         return found
 
 

@@ -478,8 +478,9 @@ class Store:
                 found[meta["embed_hash"]] = vector
         return found
 
-    def nearest(self, vector: list[float], n: int, where: dict | None = None) -> list[str]:
-        got = self.chunks.query(query_embeddings=[vector], n_results=n, where=where, include=[])
+    def nearest(self, vector: list[float], n: int, where: dict | None = None, ids: list[str] | None = None) -> list[str]:
+        """``ids``: search among these chunks only (a narrow filter, resolved beforehand)."""
+        got = self.chunks.query(query_embeddings=[vector], n_results=n, where=where, ids=ids, include=[])
         return got["ids"][0] if got["ids"] else []
 
     def chunk_texts(self, ids: list[str]) -> dict[str, tuple[str, dict]]:
@@ -497,15 +498,14 @@ class Store:
 
     def lead_vectors(self, keys: list[str]) -> dict[str, list[float]]:
         """The vector of each chunk key's first chunk (title and opening): what stories
-        are grouped by."""
+        are grouped by. Read by id (``<key>:0``): a keyed lookup, where a metadata filter
+        cost 30 ms a search on 29,000 chunks."""
         found: dict[str, list[float]] = {}
         for first in range(0, len(keys), IN_CLAUSE):
-            got = self.chunks.get(
-                where={"$and": [{"chunk_key": {"$in": keys[first : first + IN_CLAUSE]}}, {"chunk": 0}]},
-                include=["metadatas", "embeddings"],
-            )
-            for meta, vector in zip(got["metadatas"], got["embeddings"]):
-                found[meta["chunk_key"]] = list(vector)
+            ids = [f"{k}:0" for k in keys[first : first + IN_CLAUSE]]
+            got = self.chunks.get(ids=ids, include=["embeddings"])
+            for chunk_id, vector in zip(got["ids"], got["embeddings"]):
+                found[chunk_id.rsplit(":", 1)[0]] = list(vector)
         return found
 
     def put_chunks(self, ids, documents, embeddings, metadatas) -> None:

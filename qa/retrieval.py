@@ -18,6 +18,9 @@ from index.lexical import DEEPER  # a filtered search first looks this many time
 from .fusion import RRF_K
 
 CANDIDATES = 50  # taken from each retriever before fusion
+BY_IDS = 4000  # a filter letting at most this many chunks through: dense search among them by id
+MAX_PROBE = 2000  # the deepest unfiltered dense list filtered here before Chroma filters
+BY_IDS_AT_MOST = 50_000  # when that list falls short: by id up to this many, else Chroma's filter
 RERANK_HEAD = 24  # fused passages the answer model rescores before the top k
 STORY_DEPTH = 3  # with stories=True, this many times k passages are grouped into stories
 HALF_LIFE_DAYS = 7.0  # of the freshness bonus: a news week
@@ -220,15 +223,22 @@ class Retriever:
         filters = (sources, since, until, article_ids)
         if all(f is None or f == [] for f in filters):
             return self.index.dense_search(vector, min(CANDIDATES, count))
-        # Chroma's filtered HNSW search is slow for broad filters (realtimeqa, "until":
-        # 116 ms against 1.3 ms unfiltered), so filter a deeper unfiltered list through
-        # the lexical index's keyed table; only when too few pass, ask Chroma to filter.
-        n = min(CANDIDATES * DEEPER, count)
+        # Chroma's filtered search reads its metadata table (realtimeqa, "until": 116 ms
+        # against 1.3 ms unfiltered). The lexical index's keyed table says how many chunks
+        # pass: a few are searched by id; for many, an unfiltered list deep enough to hold
+        # CANDIDATES of them is filtered there; Chroma filters only when that falls short.
+        passing_count, allowed = self.index.lexical.filtered_ids(BY_IDS, *filters)
+        if allowed is not None:
+            return self.index.dense_search(vector, min(CANDIDATES, len(allowed)), chunk_ids=allowed) if allowed else []
+        n = min(count, MAX_PROBE, max(CANDIDATES * DEEPER, int(2 * CANDIDATES * count / passing_count)))
         ids = self.index.dense_search(vector, n)
         passing = self.index.lexical.passing(ids, *filters)
         kept = [i for i in ids if i in passing]
         if len(kept) >= CANDIDATES or n >= count:
             return kept[:CANDIDATES]
+        _, allowed = self.index.lexical.filtered_ids(BY_IDS_AT_MOST, *filters)
+        if allowed is not None:  # by id: 9 ms for 7,853 of 29,190 chunks, where Chroma's filter took 150
+            return self.index.dense_search(vector, min(CANDIDATES, len(allowed)), chunk_ids=allowed)
         return self.index.dense_search(vector, min(CANDIDATES, count), *filters)
 
     def _fuse(self, dense: list[str], lexical: list[str]) -> list[tuple[str, float]]:

@@ -74,15 +74,22 @@ def test_filters_apply_inside_the_stores_before_top_k(embedded_settings, tmp_pat
     assert {p.article_id for p in only} == {"a007.md"}
 
 
-def test_a_filter_that_passes_few_of_the_top_hits_still_finds_them(embedded_settings, tmp_path, monkeypatch):
-    """Filtered searches look deeper in an unfiltered list first; when too few pass, the
-    stores filter (the fallback is what a big index hits; here the lists are made short)."""
+@pytest.mark.parametrize("path", ["by ids", "deeper list, then by ids", "deeper list, then Chroma's filter"])
+def test_a_filter_that_passes_few_of_the_top_hits_still_finds_them(embedded_settings, tmp_path, monkeypatch, path):
+    """A narrow filter searches among the chunks it lets through, by id; a broad one looks
+    deeper in an unfiltered list first and, when too few pass, the stores filter (what a
+    big index hits; here the lists are made short)."""
     import index.lexical
     import qa.retrieval
 
     folder = tmp_path / "news"
     _wire_corpus(folder, count=30)
     idx = _synced(embedded_settings, folder)
+    if path != "by ids":
+        monkeypatch.setattr(qa.retrieval, "BY_IDS", 0)
+        monkeypatch.setattr(qa.retrieval, "MAX_PROBE", 2)
+    if path == "deeper list, then Chroma's filter":
+        monkeypatch.setattr(qa.retrieval, "BY_IDS_AT_MOST", 0)
     monkeypatch.setattr(qa.retrieval, "CANDIDATES", 3)
     monkeypatch.setattr(qa.retrieval, "DEEPER", 1)
     monkeypatch.setattr(index.lexical, "DEEPER", 1)
