@@ -273,7 +273,11 @@ class Retriever:
         seen: set[str] = set()  # articles with a passage kept
         kept_shingles: list[set[int]] = []  # of every passage kept so far
         duplicates: set[str] = set()
+        per_article: dict[str, int] = {}
+        within_cap = 0  # kept passages that ``capped`` will take: k of them settle the result
         for score, chunk_id, doc, meta in scored:
+            if within_cap == k:
+                break
             article_id = meta.get("article_id", "")
             if article_id in duplicates:
                 continue
@@ -285,6 +289,8 @@ class Retriever:
                 kept_shingles.append(shingles)
             seen.add(article_id)
             kept.append(to_passage(chunk_id, doc, meta, score))
+            per_article[article_id] = per_article.get(article_id, 0) + 1
+            within_cap += per_article[article_id] <= cap
         return capped(kept, k, cap)
 
     def _freshness(self, date: int | None, reference: dt.date) -> float:
