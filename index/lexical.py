@@ -253,7 +253,7 @@ class LexicalIndex:
             if len(kept) >= k or len(deeper) < k * DEEPER:
                 return kept[:k]
         # The filter as a set of rowids from the keyed table: no read of each match's row.
-        within = f" AND +rowid IN (SELECT fts_rowid FROM chunks WHERE 1{where})"  # "+": a filter of the matches, never a plan that looks up each allowed row
+        within = f" AND +rowid IN (SELECT fts_rowid FROM chunks WHERE 1{where})" if where else ""  # "+": a filter of the matches, never a plan that looks up each allowed row
         return [(row[0], row[1]) for row in self.db.execute(sql.format(within), [match, *args, k])]
 
     def affordable(self, terms: list[str]) -> list[str]:
