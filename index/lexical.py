@@ -42,6 +42,7 @@ CREATE INDEX IF NOT EXISTS chunks_by_article ON chunks (article_id);
 DEEPER = 4  # a filtered search first looks this many times deeper, unfiltered
 WORD = re.compile(r"[^\W_]+(?:['’][^\W_]+)?")  # a word, with an inner apostrophe: the one tokenizer of words
 ROWS_PER_WRITE = 1000  # rows copied into or deleted from the lexical index per statement
+MAX_DEPTH = 2000  # the deepest unfiltered lexical list a filtered search filters itself
 POSTINGS_BUDGET = 20_000  # chunks a lexical query may score (see LexicalIndex.affordable)
 IDS_PER_QUERY = 500  # chunk ids in one "IN (...)" (SQLite's parameter limit is 999 on old builds)
 # Words that carry no topic; FTS5 has no stop list of its own.
@@ -245,16 +246,28 @@ class LexicalIndex:
         sql = "SELECT chunk_id, -bm25(fts) AS score FROM fts WHERE fts MATCH ?{} ORDER BY bm25(fts) LIMIT ?"
         if where:
             # A filter on FTS5's unindexed columns reads every match's row (realtimeqa,
-            # "until": 30 ms against 13 ms): filter a deeper unfiltered list instead, and
-            # run the filtered query only when too few pass.
-            deeper = [(row[0], row[1]) for row in self.db.execute(sql.format(""), [match, k * DEEPER])]
+            # "until": 30 ms against 13 ms): filter an unfiltered list deep enough to hold
+            # k of the share of chunks the filter passes (FTS5 scores every match whatever
+            # the limit, so depth is nearly free), and filter the query only when too few pass.
+            share = self._passing_share(where, args)
+            depth = min(MAX_DEPTH, max(k * DEEPER, int(2 * k / max(share, 1e-9))))
+            deeper = [(row[0], row[1]) for row in self.db.execute(sql.format(""), [match, depth])]
             passing = self.passing([i for i, _ in deeper], sources, since, until, article_ids)
             kept = [hit for hit in deeper if hit[0] in passing]
-            if len(kept) >= k or len(deeper) < k * DEEPER:
+            if len(kept) >= k or len(deeper) < depth:
                 return kept[:k]
         # The filter as a set of rowids from the keyed table: no read of each match's row.
         within = f" AND +rowid IN (SELECT fts_rowid FROM chunks WHERE 1{where})" if where else ""  # "+": a filter of the matches, never a plan that looks up each allowed row
         return [(row[0], row[1]) for row in self.db.execute(sql.format(within), [match, *args, k])]
+
+    def _passing_share(self, where: str, args: list) -> float:
+        """The share of chunks a filter lets through (the largest rowid stands for the
+        count: keyed, where count(*) reads the table)."""
+        total = self.db.execute("SELECT max(rowid) FROM fts").fetchone()[0] or 0
+        if not total:
+            return 1.0
+        passing = self.db.execute(f"SELECT count(*) FROM chunks WHERE 1{where}", args).fetchone()[0]
+        return min(1.0, passing / total)
 
     def affordable(self, terms: list[str]) -> list[str]:
         """The query's terms, rarest first, while the chunks they match stay within
