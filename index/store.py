@@ -40,6 +40,7 @@ class ModelMismatch(StoreError):
 IN_CLAUSE = 500  # ids or keys in one "$in" filter: Chroma builds one SQL parameter per value
 MAX_WRITE_BATCH = 2000  # records in one upsert, at most (Chroma's own limit may be lower)
 FALLBACK_WRITE_BATCH = 1000  # when the server does not say its limit
+PROBE_RUN = 16  # chunk ids of a key probed at a time (most articles have fewer chunks)
 CHANGES_KEPT = 500  # generations of the change log kept; a client further behind diffs all
 
 
@@ -459,23 +460,33 @@ class Store:
             keys.update(m.get("chunk_key", "") for m in metas if m)
         return keys
 
-    def chunk_ids_for_keys(self, keys: list[str]) -> list[str]:
+    def chunk_ids_for_keys(self, keys) -> list[str]:
+        """The ids of these keys' chunks. A key's chunks are ``<key>:0``, ``<key>:1``... with
+        no gap (written in order, so a write cut short leaves a prefix): probed by id, a
+        keyed lookup, where a filter on the chunk_key metadata read the whole metadata
+        table (0.86 s on 117,000 chunks for one key, embedded)."""
         ids: list[str] = []
-        for first in range(0, len(keys), IN_CLAUSE):
-            got = self.chunks.get(where={"chunk_key": {"$in": keys[first : first + IN_CLAUSE]}}, include=[])
-            ids.extend(got["ids"])
+        start = {k: 0 for k in keys if k}
+        while start:
+            probe = [f"{k}:{n}" for k, first in start.items() for n in range(first, first + PROBE_RUN)]
+            found: set[str] = set()
+            for first in range(0, len(probe), IN_CLAUSE):
+                found.update(self.chunks.get(ids=probe[first : first + IN_CLAUSE], include=[])["ids"])
+            ids.extend(i for i in probe if i in found)
+            # A key all of whose probed ids exist may have more.
+            start = {k: first + PROBE_RUN for k, first in start.items() if f"{k}:{first + PROBE_RUN - 1}" in found}
         return ids
 
-    def embeddings_by_hash(self, hashes: list[str]) -> dict[str, list[float]]:
-        """Vectors already stored for these embedded-text hashes (never embed twice)."""
+    def vectors_of_keys(self, keys) -> dict[str, list[float]]:
+        """embed hash -> vector of the chunks of these keys (what an edited article, or a
+        write cut short, already has: never embed the same text twice)."""
         found: dict[str, list[float]] = {}
-        for first in range(0, len(hashes), IN_CLAUSE):
-            got = self.chunks.get(
-                where={"embed_hash": {"$in": hashes[first : first + IN_CLAUSE]}},
-                include=["metadatas", "embeddings"],
-            )
+        ids = self.chunk_ids_for_keys(keys)
+        for first in range(0, len(ids), IN_CLAUSE):
+            got = self.chunks.get(ids=ids[first : first + IN_CLAUSE], include=["metadatas", "embeddings"])
             for meta, vector in zip(got["metadatas"], got["embeddings"]):
-                found[meta["embed_hash"]] = vector
+                if meta and meta.get("embed_hash"):
+                    found[meta["embed_hash"]] = vector
         return found
 
     def nearest(self, vector: list[float], n: int, where: dict | None = None, ids: list[str] | None = None) -> list[str]:
@@ -528,12 +539,12 @@ class Store:
             )
 
     def chunk_records(self, keys: list[str]) -> tuple[list[str], list[dict]]:
-        ids: list[str] = []
+        ids = self.chunk_ids_for_keys(keys)
         metas: list[dict] = []
-        for first in range(0, len(keys), IN_CLAUSE):
-            got = self.chunks.get(where={"chunk_key": {"$in": keys[first : first + IN_CLAUSE]}}, include=["metadatas"])
-            ids.extend(got["ids"])
-            metas.extend(got["metadatas"])
+        for first in range(0, len(ids), IN_CLAUSE):
+            got = self.chunks.get(ids=ids[first : first + IN_CLAUSE], include=["metadatas"])
+            by_id = dict(zip(got["ids"], got["metadatas"]))
+            metas.extend(by_id[i] for i in ids[first : first + IN_CLAUSE])
         return ids, metas
 
     def delete_chunks(self, ids: list[str]) -> None:

@@ -201,11 +201,12 @@ class Syncer:
         plan.roots.add(str(resolved))  # what was asked for: a file alone is synced alone later
         protected: set[str] = {where for where, _ in found.failures}
         seen: set[str] = set()
+        root_text = str(root)
         for entry in found.files:
             if entry.root != root:  # a subfolder (or a file) of a folder synced before
                 entry.root, entry.rel = root, entry.path.relative_to(root).as_posix()
-            olds = by_origin.get(str(entry.path), [])
-            if olds and all(_same_stat(o, entry) for o in olds):
+            olds = by_origin.get(entry.where, [])
+            if olds and all(_same_stat(o, entry, root_text) for o in olds):
                 report.unchanged.extend(o.id for o in olds)
                 seen.update(o.id for o in olds)
                 continue
@@ -277,6 +278,7 @@ class Syncer:
             if key not in complete:
                 need.setdefault(key, item)
         pending = list(need.values())
+        self._old_keys = {i: r.chunk_key for i, r in stored.items()}
         batches = [pending[first : first + self.batch] for first in range(0, len(pending), self.batch)]
         done: set[str] = set()
         progress("embedding", 0, len(pending))
@@ -328,10 +330,13 @@ class Syncer:
             store_thread.shutdown(wait=True, cancel_futures=True)
 
     def _prepare(self, batch: list[Planned]) -> "_Batch":
-        """Chunk a batch and find the vectors its texts already have in the store."""
+        """Chunk a batch and find the vectors its texts already have in the store: among
+        the chunks of each article's old version and of its new key (a write cut short)."""
         chunked = [(item, self.chunker.chunk(item.article.title, item.article.text)) for item in batch]
         texts = {embed_hash(c.embed_text): c.embed_text for _, chunks in chunked for c in chunks}
-        return _Batch(batch, chunked, texts, self.store.embeddings_by_hash(sorted(texts)))
+        keys = {item.extra["chunk_key"] for item in batch} | {self._old_keys.get(item.article.id, "") for item in batch}
+        known = self.store.vectors_of_keys(sorted(k for k in keys if k))
+        return _Batch(batch, chunked, texts, {h: v for h, v in known.items() if h in texts})
 
     def _embed_missing(self, job: "_Batch", recent: dict, report: SyncReport) -> dict:
         """Embed the texts of ``job`` that have no vector yet; returns this batch's vectors."""
@@ -463,12 +468,12 @@ def _in_scope(origin: str, scope: Path) -> bool:
     return origin == str(scope) or origin.startswith(str(scope) + "/")
 
 
-def _same_stat(record: StoredArticle, entry: FileEntry) -> bool:
+def _same_stat(record: StoredArticle, entry: FileEntry, root: str) -> bool:
     meta = record.meta
     return (
         meta.get("mtime_ns") == str(entry.mtime_ns)
         and meta.get("size") == entry.size
-        and meta.get("root") == str(entry.root)
+        and meta.get("root") == root
     )
 
 
