@@ -132,13 +132,23 @@ class Plan:
 
 
 class Progress:
-    """What a sync tells its caller: a phase name and counts of articles."""
+    """What a sync tells its caller: a phase name and counts of articles; a callback that
+    takes a fourth argument also gets the chunks embedded so far (for a rate)."""
 
-    def __init__(self, callback: Callable[[str, int, int], None] | None):
+    def __init__(self, callback: Callable[..., None] | None):
         self.callback = callback
+        self.chunks = 0
+        try:
+            import inspect
+
+            self._with_chunks = callback is not None and len(inspect.signature(callback).parameters) >= 4
+        except (TypeError, ValueError):
+            self._with_chunks = False
 
     def __call__(self, phase: str, done: int, total: int) -> None:
-        if self.callback:
+        if self.callback and self._with_chunks:
+            self.callback(phase, done, total, self.chunks)
+        elif self.callback:
             self.callback(phase, done, total)
 
 
@@ -320,6 +330,8 @@ class Syncer:
                 if n + 1 < len(batches):
                     prepared = store_thread.submit(self._prepare, batches[n + 1])
                 recent = self._embed_missing(job, recent, report)
+                if isinstance(progress, Progress):
+                    progress.chunks = report.chunks_embedded
                 if writing is not None:
                     written += writing.result()
                     progress("embedding", written, sum(map(len, batches)))
