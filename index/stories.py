@@ -97,12 +97,12 @@ def same_story(a: np.ndarray, b: np.ndarray, date_a: str | None, date_b: str | N
     return len(group([date_a, date_b], np.stack([a, b]), threshold, days)) == 1
 
 
-def new_stories(index, since: int) -> list[Story]:
+def new_stories(index, since: int, exclude=frozenset()) -> list[Story]:
     """The stories of the articles that arrived at or after ``since`` (epoch seconds),
-    newest first."""
+    newest first; ``exclude``: ids not to count (there before, within the same second)."""
     from .chunking import sentence_spans
 
-    stored = index.added_since(since)
+    stored = [s for s in index.added_since(since) if s.id not in exclude]
     vectors = index.lead_vectors(sorted({s.chunk_key for s in stored}))
     stored = [s for s in stored if s.chunk_key in vectors]  # an article with no text has no lead
     if not stored:

@@ -148,6 +148,7 @@ class ChatApp(App):
         self._checking = threading.Lock()  # one arrivals check at a time; a tick while one runs is skipped
         self._stale = False  # the last arrivals check failed: reopen the store at the next
         self._ticks = 0
+        self._present_at_start: set[str] | None = set()  # articles there when the app started
         self._counts = (0, 0)  # articles, chunks: read by workers, never on the event loop
         self._load_assistant = load_assistant
         self.cursor_blink = cursor_blink
@@ -222,8 +223,11 @@ class ChatApp(App):
         self.refresh_status()
         from index.stories import last_look
 
-        # new: since `qa new` last ran, else since the app started
-        self._arrivals_since = last_look(self.assistant.index.settings) or int(time.time())
+        # new: since `qa new` last ran, else since the app started (then what is already
+        # there, synced within this same second, is not an arrival: see _check_arrivals)
+        looked = last_look(self.assistant.index.settings)
+        self._arrivals_since = looked or int(time.time())
+        self._present_at_start = set() if looked else None
         self.set_interval(self.arrivals_every, self._check_arrivals)
         if self._counts[0] == 0:
             self.notify(
@@ -275,6 +279,8 @@ class ChatApp(App):
         self._ticks += 1
         try:
             with self._store_lock:  # a catch-up reconnects the embedded store: not mid-answer
+                if self._present_at_start is None:  # added_at is in whole seconds
+                    self._present_at_start = {r.id for r in index.added_since(self._arrivals_since)}
                 generation = index.generation()
                 # every 20th tick, and after a failed check, reopen the store whatever the
                 # generation says: an embedded store opened while another process wrote
@@ -285,7 +291,7 @@ class ChatApp(App):
                 if fresh_view:
                     index.catch_up()
                 self.assistant.retriever.refresh()
-                stories = new_stories(index, self._arrivals_since)
+                stories = new_stories(index, self._arrivals_since, exclude=self._present_at_start)
                 counts = index.counts()
             self._generation, self._stale = generation, False
         except Exception as exc:  # a server away for a moment: tried again at the next tick
