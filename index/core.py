@@ -362,7 +362,7 @@ class Index:
     def remove(self, article_id: str) -> None:
         with self._lock(False):
             self._store.reconnect()
-            stored = self._store.stored_articles()
+            stored = self._store.article_records([article_id])  # one record, not all of them
             if article_id not in stored:
                 raise ArticleNotFound(article_id)
             before = self.generation()

@@ -330,8 +330,7 @@ class Syncer:
                 if n + 1 < len(batches):
                     prepared = store_thread.submit(self._prepare, batches[n + 1])
                 recent = self._embed_missing(job, recent, report)
-                if isinstance(progress, Progress):
-                    progress.chunks = report.chunks_embedded
+                progress.chunks = report.chunks_embedded
                 if writing is not None:
                     written += writing.result()
                     progress("embedding", written, sum(map(len, batches)))
