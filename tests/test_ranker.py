@@ -30,6 +30,15 @@ def test_ranks_the_answer_above_a_sentence_on_the_same_topic():
     assert list(model.score([(question, WEATHER), (question, HAMLIN)])) == [other, answer]
 
 
+def test_a_sentence_scores_the_same_whatever_is_scored_beside_it():
+    # The same question over two piles must rank a sentence they share the same way.
+    question = "Which team does Damar Hamlin play for?"
+    long = " ".join([WEATHER] * 4)
+    alone = CrossEncoderOnnx(cache_size=0).score([(question, HAMLIN)])[0]
+    beside = CrossEncoderOnnx(cache_size=0).score([(question, long), (question, WEATHER), (question, HAMLIN)])[2]
+    assert alone == beside
+
+
 def test_reads_the_short_answer_verbatim_out_of_the_sentence():
     span, confidence = SpanReader().read("Which team does Damar Hamlin play for?", HAMLIN)
     assert span == "Buffalo Bills" and 0 < confidence <= 1
