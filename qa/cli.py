@@ -59,15 +59,17 @@ def make_settings(**overrides):
     from index.settings import ConfigError, read_config
 
     values = {k: v for k, v in overrides.items() if v not in (None, "")}
+    # A bad setting (flag, environment or file) is one line, as every error: not click's
+    # usage text, which points at the command line when the culprit may be elsewhere.
     try:
         return Settings(**values)
     except ConfigError as exc:
-        raise click.UsageError(str(exc)) from None
+        fail(str(exc), ConfigError.exit_code)
     except ValidationError as exc:
         first = exc.errors()[0]
         key = ".".join(map(str, first["loc"]))
         where = " (in the settings file: qa config set or unset it)" if key in read_config() and key not in values else ""
-        raise click.UsageError(f"{key}: {first['msg']}{where}") from None
+        fail(f"{key}: {first['msg']}{where}", ConfigError.exit_code)
 
 
 def friendly_errors(func):

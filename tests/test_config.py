@@ -101,3 +101,17 @@ def test_llm_settings_from_the_file_reach_the_server(settings, config):
         assert server.requests[-1]["model"] == "file-model" and server.keys[-1] == "Bearer sk-file"
     finally:
         server.shutdown()
+
+
+def test_a_bad_setting_is_one_line_wherever_it_comes_from(settings, config):
+    # from the environment, from the file, for a command that reads and one that writes
+    config.parent.mkdir(parents=True)
+    config.write_text('chunk_tokens = "many"\n')
+    cases = [(["status"], {"QA_EMBED_PRECISION": "int4"}, "embed_precision"),
+             (["index", str(SEED)], {"QA_EMBED_PRECISION": "int4"}, "embed_precision"),
+             (["search", "Sochi"], {}, "chunk_tokens")]
+    for args, env, key in cases:
+        result = qa(args, settings, config, **env)
+        lines = result.stderr.strip().splitlines()
+        assert result.returncode == 2, (args, result.stderr)
+        assert len(lines) == 1 and lines[0].startswith("qa: error: ") and key in lines[0], (args, result.stderr)
