@@ -196,6 +196,68 @@ def realtimeqa_items(
     return items
 
 
+def mined_groups(
+    folder: Path, years: tuple[str, ...], score, rng: random.Random, earlier_index=None,
+    n_pos: int = 2, n_hard: int = 5, n_random: int = 1, n_earlier: int = 1, pool_size: int = 60,
+) -> list[dict]:
+    """Listwise groups for realtimeqa questions: one positive with the negatives the
+    current model (``score``: pairs -> logits) ranks highest among the sentences the
+    answerer would shortlist, a random one, and one from weeks before (no answer yet).
+    Positives and the exclusion of incidental mentions are as in ``realtimeqa_items``."""
+    questions = [q for q in load_jsonl(folder / "questions.jsonl") if q["id"][:4] in years]
+    wanted = {r for q in questions for r in q["results"]}
+    texts = {a["id"]: a["text"] for a in load_jsonl(folder / "corpus.jsonl") if a["id"] in wanted}
+    sentences = {aid: article_sentences(aid, t) for aid, t in texts.items()}
+    groups = []
+    for q in questions:
+        terms = q_terms(q["question"])
+        pool = list({s.text: s for r in q["results"] for s in sentences.get(r, [])}.values())
+        answering = [s for s in pool if contains(s.quoted, q["answers"])]
+        negatives = [s for s in pool if not contains(s.quoted, q["answers"])]
+        positives = [s for s in answering if shares_words(terms, s.own)]
+        positives.sort(key=lambda s: -len(terms & {_stem(x) for x in content_words(s.own)}))
+        by_own = {s.own: s.text for s in pool}
+        evidence = [by_own.get(e, e) for e in split_evidence(q.get("evidence") or "", q["answers"])]
+        chosen = list(dict.fromkeys(evidence + [s.text for s in positives]))[:n_pos]
+        hard = hard_by_model(q["question"], negatives, score, pool_size)[:n_hard]
+        rest = [s.text for s in negatives if s.text not in hard]
+        negs = hard + rng.sample(rest, min(n_random, len(rest)))
+        if earlier_index is not None:
+            negs += earlier_index.best(q["question"], before=week_of(q), exclude=set(q["results"]), n=n_earlier)
+        for p in chosen:
+            if len(negs) >= 2:
+                groups.append({"question": q["question"], "positive": p, "negatives": negs})
+    return groups
+
+
+def mined_xquad_groups(folder: Path, split: str, score, rng: random.Random, n_hard: int = 6, n_random: int = 1) -> list[dict]:
+    groups = []
+    for q, pool in xquad_questions(folder, split):
+        passage = " ".join((q.get("gold_passage") or "").split())
+        positives = [s for s in pool if contains(s.quoted, q["answers"]) and s.own in passage]
+        if not positives:
+            continue
+        terms = q_terms(q["question"])
+        positives.sort(key=lambda s: -len(terms & {_stem(x) for x in content_words(s.own)}))
+        negatives = [s for s in pool if not contains(s.quoted, q["answers"])]
+        hard = hard_by_model(q["question"], negatives, score, 60)[:n_hard]
+        rest = [s.text for s in negatives if s.text not in hard]
+        negs = hard + rng.sample(rest, min(n_random, len(rest)))
+        if len(negs) >= 2:
+            groups.append({"question": q["question"], "positive": positives[0].text, "negatives": negs})
+    return groups
+
+
+def hard_by_model(question: str, negatives: list[Sentence], score, pool_size: int) -> list[str]:
+    """The texts of ``negatives`` the model scores highest, among the ``pool_size`` the
+    cheap features shortlist (what the answerer lets the model read)."""
+    head = shortlist(question, negatives, pool_size)
+    if not head:
+        return []
+    logits = score([(question, s.text) for s in head])
+    return [head[i].text for i in np.argsort(-np.asarray(logits))]
+
+
 class EarlierWeeks:
     """Sentences of articles, searchable by TF-IDF, restricted to weeks before a day:
     a question asked against them has no answer (its news had not happened)."""

@@ -12,8 +12,11 @@ Stages (each reads what the one before wrote into --work):
   train   fine-tune the packaged all-MiniLM-L6-v2 transformer with a 1-output head, with
           sentence-transformers' CrossEncoderTrainer and binary cross-entropy; P@1 on the
           validation weeks is logged every --eval-steps (the validation curve);
-  export  ONNX (fp32 and int8 dynamic quantization), both measured on the validation
+  export  ONNX (fp32 and int8 dynamic quantization per output channel), both measured on the validation
           shortlists; the int8 file is copied to qa/models/;
+  mine    (experiment) listwise groups: each positive with the negatives the exported
+          model ranks highest among the sentences the answerer would shortlist;
+  listwise  (experiment) fine-tune work/model on them, cross-entropy over each group;
   span    a second MiniLM with a span head that reads the short answer out of the lead
           sentence (name, number, date...), trained on where the answer strings stand in
           the positive sentences; int8 ONNX to qa/models/answer-span.onnx.
@@ -68,6 +71,62 @@ def stage_pairs(args) -> None:
         f"validation: {len(val_rt)} realtimeqa, {len(val_xq)} xquad questions ({time.time() - started:.0f} s)",
         flush=True,
     )
+
+
+def stage_mine(args) -> None:
+    """Listwise groups with hard negatives mined by the model trained in stage ``train``
+    (its int8 export in the work folder, else the shipped file)."""
+    from qa.ranker import RANKER_FILE, CrossEncoderOnnx
+
+    rng = random.Random(SEED)
+    started = time.time()
+    path = args.work / "answer-ranker.onnx"
+    ranker = CrossEncoderOnnx(path if path.exists() else RANKER_FILE, max_length=args.max_length, cache_size=0)
+    earlier = data.EarlierWeeks(args.realtimeqa, TRAIN_YEARS)
+    groups = data.mined_groups(args.realtimeqa, TRAIN_YEARS, ranker.score, rng, earlier_index=earlier)
+    groups += data.mined_xquad_groups(args.xquad, "train", ranker.score, rng)
+    rng.shuffle(groups)
+    with open(args.work / "groups.jsonl", "w", encoding="utf-8") as f:
+        for g in groups:
+            f.write(json.dumps(g) + "\n")
+    print(f"mined {len(groups)} groups with {ranker.path.name} ({time.time() - started:.0f} s)", flush=True)
+
+
+def stage_listwise(args) -> None:
+    """Fine-tune the pointwise model (work/model) on the mined groups: each question's
+    positive against its hard negatives (and one of another question), cross-entropy
+    over the group."""
+    import torch
+    from datasets import Dataset
+    from sentence_transformers.cross_encoder import CrossEncoder, CrossEncoderTrainer, CrossEncoderTrainingArguments
+    from sentence_transformers.cross_encoder.losses import MultipleNegativesRankingLoss
+
+    torch.manual_seed(SEED)
+    torch.set_num_threads(args.threads)
+    rows = [json.loads(line) for line in open(args.work / "groups.jsonl", encoding="utf-8")]
+    # the loss reads a fixed number of columns: groups with fewer negatives are left out
+    width = args.negatives
+    short = sum(1 for r in rows if len(r["negatives"]) < width)
+    rows = [r for r in rows if len(r["negatives"]) >= width]
+    print(f"{len(rows)} groups with {width} negatives ({short} with fewer left out)", flush=True)
+    columns = {"question": [r["question"] for r in rows], "positive": [r["positive"] for r in rows]}
+    for k in range(width):
+        columns[f"negative_{k}"] = [r["negatives"][k] for r in rows]
+    init = args.init or args.work / "model"
+    model = CrossEncoder(str(init), num_labels=1, max_length=args.max_length, device="cpu")
+    targs = CrossEncoderTrainingArguments(
+        output_dir=str(args.work / "checkpoints"), num_train_epochs=args.listwise_epochs,
+        per_device_train_batch_size=args.listwise_batch_size, learning_rate=args.listwise_lr, warmup_ratio=0.1, weight_decay=0.01, logging_steps=20, save_strategy="no",
+        eval_strategy="no", seed=SEED, dataloader_num_workers=0, report_to=[], use_cpu=True, disable_tqdm=True,
+    )
+    started = time.time()
+    loss = MultipleNegativesRankingLoss(model, num_negatives=1)
+    trainer = CrossEncoderTrainer(model=model, args=targs, train_dataset=Dataset.from_dict(columns), loss=loss)
+    trainer.train()
+    model.save_pretrained(str(args.work / "model"))
+    losses = [h["loss"] for h in trainer.state.log_history if "loss" in h]
+    print(f"listwise: {len(rows)} groups of {width + 2} x {args.listwise_epochs} epochs in {(time.time() - started) / 60:.1f} min; "
+          f"loss {losses[:1]} -> {losses[-3:]}", flush=True)
 
 
 def load_validation(args, limit: int | None = None) -> dict[str, list[dict]]:
@@ -204,7 +263,8 @@ def stage_export(args) -> None:
             output_names=["logits"], dynamic_axes={**{n: {0: "batch", 1: "seq"} for n in names}, "logits": {0: "batch"}},
             opset_version=17, dynamo=False,
         )
-    quantize_dynamic(str(fp32), str(int8), weight_type=QuantType.QInt8)
+    # per output channel, as the embedder (index/embedding.py): each row keeps its own scale
+    quantize_dynamic(str(fp32), str(int8), weight_type=QuantType.QInt8, per_channel=True)
     from qa.ranker import CrossEncoderOnnx
 
     validation = load_validation(args)
@@ -359,13 +419,18 @@ def main() -> None:
     parser.add_argument("realtimeqa", type=Path, help="../shared/eval/realtimeqa-2023-24")
     parser.add_argument("xquad", type=Path, help="../shared/eval/xquad-en")
     parser.add_argument("--work", type=Path, required=True)
-    parser.add_argument("--stage", default="all", choices=["all", "pairs", "baselines", "train", "export", "span"])
+    parser.add_argument("--stage", default="all", choices=["all", "pairs", "baselines", "train", "export", "mine", "listwise", "span"])
     parser.add_argument("--epochs", type=float, default=3)
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--lr", type=float, default=4e-5)
     parser.add_argument("--max-length", type=int, default=160)
     parser.add_argument("--eval-steps", type=int, default=500)
     parser.add_argument("--eval-questions", type=int, default=150, help="validation questions per set in the curve")
+    parser.add_argument("--negatives", type=int, default=6, help="stage listwise: hard negatives a group")
+    parser.add_argument("--listwise-epochs", type=float, default=1)
+    parser.add_argument("--listwise-batch-size", type=int, default=8, help="groups a step")
+    parser.add_argument("--listwise-lr", type=float, default=2e-5)
+    parser.add_argument("--init", type=Path, help="stage listwise: the model to start from (default: work/model)")
     parser.add_argument("--span-epochs", type=float, default=3)
     parser.add_argument("--span-lr", type=float, default=5e-5)
     parser.add_argument("--threads", type=int, default=os.cpu_count() or 2)
@@ -378,9 +443,13 @@ def main() -> None:
     args = parser.parse_args()
     args.work.mkdir(parents=True, exist_ok=True)
     data.CONTEXT = args.context
+    if args.stage != "all":
+        globals()[f"stage_{args.stage}"](args)
+        return
+    # what ships; "mine" then "listwise" (then "export" again) is the experiment of a
+    # listwise round on the model's own hard negatives (docs/answer-model.md: no gain)
     for stage in ("pairs", "baselines", "train", "export", "span"):
-        if args.stage in (stage, "all"):
-            globals()[f"stage_{stage}"](args)
+        globals()[f"stage_{stage}"](args)
 
 
 if __name__ == "__main__":
