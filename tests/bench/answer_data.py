@@ -152,14 +152,20 @@ def repeats_question(question: str, pool: list[Sentence], n: int) -> list[Senten
 # -- realtimeqa ------------------------------------------------------------------------
 
 
+def questions_and_sentences(folder: Path, years: tuple[str, ...], results: int | None = None):
+    """The questions of ``years`` and the sentences of their first ``results`` results
+    (all by default), by article id."""
+    questions = [q for q in load_jsonl(folder / "questions.jsonl") if q["id"][:4] in years]
+    wanted = {r for q in questions for r in q["results"][:results]}
+    texts = {a["id"]: a["text"] for a in load_jsonl(folder / "corpus.jsonl") if a["id"] in wanted}
+    return questions, {aid: article_sentences(aid, t) for aid, t in texts.items()}
+
+
 def realtimeqa_items(
     folder: Path, years: tuple[str, ...], embedder, rng: random.Random, earlier_index=None,
     n_pos: int = 3, n_hard: int = 6, n_repeat: int = 2, n_random: int = 3, n_earlier: int = 2,
 ) -> list[Item]:
-    questions = [q for q in load_jsonl(folder / "questions.jsonl") if q["id"][:4] in years]
-    wanted = {r for q in questions for r in q["results"]}
-    texts = {a["id"]: a["text"] for a in load_jsonl(folder / "corpus.jsonl") if a["id"] in wanted}
-    sentences = {aid: article_sentences(aid, t) for aid, t in texts.items()}
+    questions, sentences = questions_and_sentences(folder, years)
     items = []
     for q in questions:
         terms = q_terms(q["question"])
@@ -204,10 +210,7 @@ def mined_groups(
     current model (``score``: pairs -> logits) ranks highest among the sentences the
     answerer would shortlist, a random one, and one from weeks before (no answer yet).
     Positives and the exclusion of incidental mentions are as in ``realtimeqa_items``."""
-    questions = [q for q in load_jsonl(folder / "questions.jsonl") if q["id"][:4] in years]
-    wanted = {r for q in questions for r in q["results"]}
-    texts = {a["id"]: a["text"] for a in load_jsonl(folder / "corpus.jsonl") if a["id"] in wanted}
-    sentences = {aid: article_sentences(aid, t) for aid, t in texts.items()}
+    questions, sentences = questions_and_sentences(folder, years)
     groups = []
     for q in questions:
         terms = q_terms(q["question"])
@@ -354,10 +357,7 @@ def validation_group(q: dict, cands: list[Sentence]) -> dict:
 def realtimeqa_validation(folder: Path, years: tuple[str, ...], results: int = 3, n: int = 40) -> list[dict]:
     """Per question: the ``n``-sentence shortlist of its first ``results`` results, with
     gold labels (the answer string, as the pilot measured)."""
-    questions = [q for q in load_jsonl(folder / "questions.jsonl") if q["id"][:4] in years]
-    wanted = {r for q in questions for r in q["results"][:results]}
-    texts = {a["id"]: a["text"] for a in load_jsonl(folder / "corpus.jsonl") if a["id"] in wanted}
-    sentences = {aid: article_sentences(aid, t) for aid, t in texts.items()}
+    questions, sentences = questions_and_sentences(folder, years, results)
     out = []
     for q in questions:
         pool = [s for r in q["results"][:results] for s in sentences.get(r, [])]
