@@ -144,7 +144,8 @@ class Watcher:
         new = sum(r.new for r in results)
         updated = sum(r.updated for r in results)
         failed = sum(len(r.failed) for r in results)
-        message = f"fetched {len(results)} feeds: {new} new, {updated} updated, {failed} failed"
+        feeds = f"{len(results)} feed" + ("" if len(results) == 1 else "s")
+        message = f"fetched {feeds}: {new} new, {updated} updated, {failed} failed"
         if report is not None:
             message += "; indexed: " + report.summary()
         self.on_event(WatchEvent("fetch", message, report=report, feeds=results))

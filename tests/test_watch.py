@@ -147,6 +147,7 @@ def test_watch_polls_the_feeds(settings, watch):
         assert "feeds every" in w.next("start")["message"]
         first = w.next("fetch")
         assert first["feeds"][0]["new"] == 2 and first["sync"]["added"] == 2
+        assert first["message"].startswith("fetched 1 feed: 2 new")
         site.feed("/rss.xml", "rss", stories(site, "watched", 3))  # one more item upstream
         while (event := w.next("fetch"))["feeds"][0]["new"] == 0:
             pass
