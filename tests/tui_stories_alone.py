@@ -53,6 +53,18 @@ async def test_new_stories_from_another_process_show_up_and_open_in_the_reader(s
         await wait_for(pilot, lambda: app.screen.article.id == "eruption1.md")
 
 
+async def test_an_article_synced_before_the_first_check_is_new(seeded_settings, tmp_path):
+    app = make_app(seeded_settings)
+    app.arrivals_every = 3600  # no check of its own: the test runs the first one
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(pilot)
+        await asyncio.sleep(1.1)  # a second after the start: surely an arrival
+        write(tmp_path / "news", bikes=BIKES)
+        assert (await asyncio.to_thread(run_qa, ["index", str(tmp_path / "news")], seeded_settings)).returncode == 0
+        app._check_arrivals()
+        await wait_for(pilot, lambda: "1 new story (1 article" in str(app.query_one(StatusLine).render()))
+
+
 async def test_asking_new_articles_only(seeded_settings, tmp_path):
     app = make_app(seeded_settings)
     async with app.run_test(size=SIZE) as pilot:

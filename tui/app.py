@@ -279,8 +279,11 @@ class ChatApp(App):
         self._ticks += 1
         try:
             with self._store_lock:  # a catch-up reconnects the embedded store: not mid-answer
-                if self._present_at_start is None:  # added_at is in whole seconds
-                    self._present_at_start = {r.id for r in index.added_since(self._arrivals_since)}
+                if self._present_at_start is None:
+                    # added_at is in whole seconds: only an article of the start's own second
+                    # may have been there before the app; a later one is an arrival
+                    self._present_at_start = {r.id for r in index.added_since(self._arrivals_since)
+                                              if r.meta.get("added_at") == self._arrivals_since}
                 generation = index.generation()
                 # every 20th tick, and after a failed check, reopen the store whatever the
                 # generation says: an embedded store opened while another process wrote
