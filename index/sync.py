@@ -288,11 +288,11 @@ class Syncer:
             if key not in complete:
                 need.setdefault(key, item)
         pending = list(need.values())
-        self._old_keys = {i: r.chunk_key for i, r in stored.items()}
         batches = [pending[first : first + self.batch] for first in range(0, len(pending), self.batch)]
         done: set[str] = set()
         progress("embedding", 0, len(pending))
-        self._pipeline(batches, writes, complete, done, report, progress)
+        old_keys = {i: r.chunk_key for i, r in stored.items()}
+        self._pipeline(batches, old_keys, writes, complete, done, report, progress)
         # Articles whose chunks already existed: renames, copies, metadata edits.
         self._put_articles([w for w in writes if w.article.id not in done], done)
         touched = [w for w in plan.writes if w.kind == "touched"]
@@ -311,7 +311,7 @@ class Syncer:
             progress("cleaning up", 0, 1)
             self.collect_garbage(affected)
 
-    def _pipeline(self, batches, writes, complete, done, report, progress) -> None:
+    def _pipeline(self, batches, old_keys, writes, complete, done, report, progress) -> None:
         """Embed batch n on this thread (the model keeps both cores busy) while one store
         thread writes batch n-1 and chunks batch n+1. The store thread does every read and
         write in order, so the crash-safe order of writes holds."""
@@ -322,13 +322,13 @@ class Syncer:
             # Vectors of the batch just embedded: the next batch was looked up in the store
             # before they were written, and a text is never embedded twice.
             recent: dict[str, list[float]] = {}
-            prepared = store_thread.submit(self._prepare, batches[0])
+            prepared = store_thread.submit(self._prepare, batches[0], old_keys)
             writing = None
             written = 0
             for n in range(len(batches)):
                 job = prepared.result()
                 if n + 1 < len(batches):
-                    prepared = store_thread.submit(self._prepare, batches[n + 1])
+                    prepared = store_thread.submit(self._prepare, batches[n + 1], old_keys)
                 recent = self._embed_missing(job, recent, report)
                 progress.chunks = report.chunks_embedded
                 if writing is not None:
@@ -340,12 +340,12 @@ class Syncer:
         finally:
             store_thread.shutdown(wait=True, cancel_futures=True)
 
-    def _prepare(self, batch: list[Planned]) -> "_Batch":
+    def _prepare(self, batch: list[Planned], old_keys: dict[str, str]) -> "_Batch":
         """Chunk a batch and find the vectors its texts already have in the store: among
         the chunks of each article's old version and of its new key (a write cut short)."""
         chunked = [(item, self.chunker.chunk(item.article.title, item.article.text)) for item in batch]
         texts = {embed_hash(c.embed_text): c.embed_text for _, chunks in chunked for c in chunks}
-        keys = {item.extra["chunk_key"] for item in batch} | {self._old_keys.get(item.article.id, "") for item in batch}
+        keys = {item.extra["chunk_key"] for item in batch} | {old_keys.get(item.article.id, "") for item in batch}
         known = self.store.vectors_of_keys(sorted(k for k in keys if k))
         return _Batch(batch, chunked, texts, {h: v for h, v in known.items() if h in texts})
 
