@@ -354,7 +354,10 @@ class SpanReader:
 
     def read(self, question: str, text: str) -> tuple[str, float]:
         """The best span of ``text`` (whole words, verbatim) and its probability."""
-        e = self.tokenizer.encode(question, text)
+        try:
+            e = self.tokenizer.encode(question, text)
+        except Exception:  # tokenizers' truncation error: the question alone fills what it reads
+            return "", 0.0
         ids = np.array([e.ids], dtype=np.int64)
         start, end = self.session.run(
             None, {"input_ids": ids, "attention_mask": np.ones_like(ids), "token_type_ids": np.array([e.type_ids], dtype=np.int64)}

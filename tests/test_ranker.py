@@ -46,6 +46,12 @@ def test_reads_the_short_answer_verbatim_out_of_the_sentence():
     assert span == "Cincinnati"
 
 
+def test_a_question_longer_than_the_reader_reads_gets_no_short_answer():
+    question = "Which team does Damar Hamlin play for? " + "really " * 400
+    assert SpanReader().read(question, HAMLIN) == ("", 0.0)
+    assert AnswerRanker().short_answer(question, HAMLIN) == ""
+
+
 def test_weights_load_and_name_known_features():
     ranker = AnswerRanker()
     assert 0 < ranker.refuse_below < 1
