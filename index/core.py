@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import json
 import time
 from contextlib import contextmanager
@@ -149,8 +150,14 @@ class Index:
                 # A sync died half way: collect what it left before planning anew.
                 syncer.collect_garbage(None)
                 report.repaired = True
-            stored = self._stored_articles()
-            plan = syncer.plan(targets, stored, report)
+            preload = None if dry_run else self._store.preload_vectors()
+            try:
+                with _no_cyclic_gc():
+                    stored = self._stored_articles()
+                    plan = syncer.plan(targets, stored, report)
+            finally:
+                if preload is not None:
+                    preload.join()
             if not dry_run:
                 self._apply(syncer, plan, stored, report, Progress(progress))
             if rebuild and not dry_run:
@@ -421,6 +428,20 @@ def _gone_roots(report: SyncReport, before: list[str], after: list[str]) -> None
     for failure in report.failed:
         if failure["path"] in gone:
             failure["reason"] = "synced before, now gone: no longer synced"
+
+
+@contextmanager
+def _no_cyclic_gc():
+    """Planning builds a record per article (100,000 here) and frees none of them: the
+    cyclic collector, run over and over on that growing heap, took a fifth of a no-change
+    sync (0.3-0.5 s of 2.2-2.9 at 100,000 articles) and finds nothing to collect."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
 
 
 def _dedupe_targets(paths) -> list[Path]:

@@ -20,6 +20,7 @@ import functools
 import json
 import os
 import shlex
+import threading
 from dataclasses import dataclass
 
 from .article import Article, date_to_int, int_to_date
@@ -307,6 +308,26 @@ class Store:
         if self._chunks is None:
             raise StoreError("store is not open")
         return self._chunks
+
+    def preload_vectors(self) -> threading.Thread | None:
+        """Embedded Chroma reads a collection's vector index from disk on its first use in
+        a process (1.3 s for 391,611 chunks), without holding the GIL: begun in a thread,
+        the chunks' and the articles' indexes load while the sync plans. Join it before
+        the store is used again. A server keeps its indexes loaded: nothing to do."""
+        if self.settings.chroma_url or self._chunks is None or self._articles is None:
+            return None
+        collections = [self._chunks, self._articles]  # the articles' own: 0.16 s at 100,000
+
+        def load() -> None:
+            for collection in collections:
+                try:
+                    collection.get(ids=["qa-preload"], include=[])
+                except Exception:  # noqa: BLE001  the sync's own first use reports what is wrong
+                    pass
+
+        thread = threading.Thread(target=load, name="qa-preload", daemon=True)
+        thread.start()
+        return thread
 
     @property
     def articles_collection(self):

@@ -200,6 +200,39 @@ def test_unchanged_sync_does_not_load_the_model(make_settings, tmp_path):
     assert not loaded & {"_session", "_st_model", "tokenizer"}, loaded
 
 
+def test_a_sync_leaves_the_process_as_it_found_it(make_settings, tmp_path, monkeypatch):
+    """Planning runs with the cyclic collector off and the vector index loading in a
+    thread: both are undone when it ends, also when it fails, and a collector the caller
+    turned off stays off."""
+    import gc
+    import threading
+
+    from index.sync import Syncer
+
+    folder = tmp_path / "news"
+    write_corpus(folder, count=2)
+    idx = Index.open(settings=make_settings())
+    idx.sync([folder])
+    assert gc.isenabled()
+
+    def fail(*args, **kwargs):
+        raise RuntimeError("planning failed")
+
+    monkeypatch.setattr(Syncer, "plan", fail)
+    with pytest.raises(RuntimeError):
+        idx.sync([folder])
+    assert gc.isenabled()
+    assert not [t for t in threading.enumerate() if t.name == "qa-preload"]
+    monkeypatch.undo()
+    gc.disable()
+    try:
+        write_corpus(folder, count=1, offset=5)
+        assert idx.sync([folder]).added == ["article-005.txt"]
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
+
+
 def test_dry_run_changes_nothing(make_settings, tmp_path):
     folder = tmp_path / "news"
     files = write_corpus(folder, count=3)
