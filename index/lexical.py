@@ -225,6 +225,12 @@ class LexicalIndex:
         """Rows in the index (to check it is in step with its collection)."""
         return self.db.execute("SELECT count(*) FROM fts").fetchone()[0]
 
+    @_repairing(retry=True)
+    def chunk_count(self) -> int:
+        """Chunks by their keyed table: a cheap read (counting the full-text table reads all
+        of it: 16 ms at 29,190 rows and 180 ms at 391,612, against 0.1 and 6 ms)."""
+        return self.db.execute("SELECT count(*) FROM chunks").fetchone()[0]
+
     # -- searching --------------------------------------------------------------------
 
     @_repairing(retry=True)

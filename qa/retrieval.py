@@ -146,7 +146,9 @@ class Retriever:
             if self._generation is not None:
                 self.index.catch_up()
             self.index.ensure_lexical()
-            self._count = self.index.counts()[1]
+            # The lexical index now mirrors the chunks: its count is a keyed-table read, where
+            # Chroma's count took 85 ms of a cold `qa search` (29,190 chunks).
+            self._count = self.index.lexical.chunk_count()
             self._generation = generation
 
     # -- search ----------------------------------------------------------------------
