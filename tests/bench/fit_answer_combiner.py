@@ -268,14 +268,51 @@ def pick_short_bar(by_set: dict) -> float:
 SET_SIZES: dict[str, int] = {}
 
 
+OBJECTIVE = {"value": "pointwise"}
+
+
 def fit_sentences(rows, features, C=1.0):
     X = np.concatenate([row["X"] for row in rows if row is not None])
     y = np.concatenate([row["y"] for row in rows if row is not None])
     mask = [SENTENCE_FEATURES.index(f) for f in features]
-    w, b = fit_logistic(X[:, mask], y, C)
+    if OBJECTIVE["value"] == "listwise":
+        w, b = fit_listwise(rows, mask, X[:, mask], y, C)
+    else:
+        w, b = fit_logistic(X[:, mask], y, C)
     full = np.zeros(len(SENTENCE_FEATURES))
     full[mask] = w
     return full, b
+
+
+def fit_listwise(rows, mask, X, y, C=1.0):
+    """Weights that pick the answer among each question's own shortlist: a conditional
+    logit (softmax over a question's sentences; the loss is minus the log of the share
+    its answer sentences get), over the answerable questions whose shortlist holds one,
+    with the same L2 penalty as the pointwise fit. Pointwise logistic regression weighs
+    every sentence of every question alike, where the answerer only ever compares the
+    sentences of one question. The probability the refusal bar reads is then a
+    one-feature logistic regression of that score, fitted pointwise (order unchanged)."""
+    from scipy.optimize import minimize
+
+    groups = [(row["X"][:, mask], row["y"]) for row in rows if row is not None and row["y"].any()]
+    n = sum(len(g[1]) for g in groups)
+
+    def loss(w):
+        total, grad = 0.0, np.zeros_like(w)
+        for Xg, yg in groups:
+            s = Xg @ w
+            s -= s.max()
+            e = np.exp(s)
+            p = e / e.sum()
+            pos = p[yg].sum()
+            total -= np.log(pos)
+            # d(-log sum_pos p)/dw = E_p[x] - E_{p | pos}[x]
+            grad += p @ Xg - (p[yg] @ Xg[yg]) / pos
+        return total / len(groups) + np.dot(w, w) / (2 * C * n), grad / len(groups) + w / (C * n)
+
+    w = minimize(loss, np.zeros(X.shape[1]), jac=True, method="L-BFGS-B").x
+    a, b = fit_logistic((X @ w)[:, None], y, C)
+    return w * a[0], b
 
 
 def main() -> None:
@@ -285,12 +322,15 @@ def main() -> None:
     parser.add_argument("--write", action="store_true", help="write qa/models/answer-ranker.json")
     parser.add_argument("--context", choices=["always", "anaphora"], default="always", help="as the model was trained")
     parser.add_argument("--max-length", type=int, default=192, help="word pieces the model reads, as it was trained")
+    parser.add_argument("--objective", choices=["pointwise", "listwise"], default="pointwise",
+                        help="sentence weights: logistic regression over all sentences, or a softmax within each question's")
     parser.add_argument("--short-bar", type=float, help="span confidence above which a short answer shows (default: chosen)")
     args = parser.parse_args()
     for path in [*args.train, *args.val]:
         if any(name in path.name for name in ("realtimeqa-dev", "mtrag", "rtqa-dev")):
             sys.exit(f"{path} looks like a test set: fit nothing on it")
     CONTEXT["value"] = args.context
+    OBJECTIVE["value"] = args.objective
     train, val = load(args.train), load(args.val)
     val_sets = sorted({r["source"] for r in val})
 
@@ -389,6 +429,7 @@ def main() -> None:
             "rerank_by_default": rerank_by_default,
             "passage": best_passage,
             "sentence": linear(feats, [x for f, x in zip(SENTENCE_FEATURES, w) if f in feats], b),
+            "sentence_objective": args.objective,
             "refuse_below": bar,
             "short_min_confidence": short_bar,
             "validation": report,
