@@ -233,6 +233,30 @@ def test_a_sync_leaves_the_process_as_it_found_it(make_settings, tmp_path, monke
         gc.enable()
 
 
+def test_sources_and_canonical_ids_follow_every_write(make_settings, tmp_path):
+    """Read from the data folder's copy of the records when it is in step; a write by
+    another client (here: another Index on the same store) is seen all the same."""
+    folder = tmp_path / "news"
+    folder.mkdir()
+    for name, source, text in (("a.md", "Kommersant", "Japan and Russia met in Sochi."),
+                               ("b.md", "Kommersant", "Japan and Russia met in Sochi."),
+                               ("c.md", "TASS", "China and Russia met in Beijing.")):
+        (folder / name).write_text(f"---\ntitle: Talks\nsource: {source}\n---\n\n{text}\n")
+    settings = make_settings()
+    idx = Index.open(settings=settings)
+    idx.sync([folder])
+    assert idx.sources() == {"Kommersant": 2, "TASS": 1}
+    assert idx.canonical_ids() == {"a.md": "a.md", "b.md": "a.md", "c.md": "c.md"}  # one text, filed under a.md
+    (folder / "a.md").unlink()
+    if settings.chroma_url:  # another machine: its own data folder, so its own copy
+        other = Index.open(settings=settings.model_copy(update={"data_dir": tmp_path / "other"}))
+    else:
+        other = reopen(settings)
+    other.sync([folder])
+    assert idx.sources() == {"Kommersant": 1, "TASS": 1}
+    assert idx.canonical_ids() == {"b.md": "b.md", "c.md": "c.md"}
+
+
 def test_dry_run_changes_nothing(make_settings, tmp_path):
     folder = tmp_path / "news"
     files = write_corpus(folder, count=3)
