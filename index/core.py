@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import gc
 import json
+import os
 import time
 from contextlib import contextmanager
 from functools import cached_property
@@ -150,14 +152,23 @@ class Index:
                 # A sync died half way: collect what it left before planning anew.
                 syncer.collect_garbage(None)
                 report.repaired = True
-            preload = None if dry_run else self._store.preload_vectors()
+            target_names = sorted(os.path.realpath(t) for t in targets)
+            scanned = self.folder_list.load(target_names)
+            last_sync = state.get("qa_last_sync")
+            preload = None
             try:
                 with _no_cyclic_gc():
+                    if not dry_run and scanned is not None and _folders_changed(targets, scanned, last_sync):
+                        preload = self._store.preload_vectors()  # before the records: 0.3 s sooner
                     stored = self._stored_articles()
+                    if not dry_run and scanned is None and _folders_changed(targets, _folders_of(stored), last_sync):
+                        preload = self._store.preload_vectors()
                     plan = syncer.plan(targets, stored, report)
             finally:
                 if preload is not None:
                     preload.join()
+            if not dry_run and plan.folders != scanned:
+                self.folder_list.save(target_names, plan.folders)
             if not dry_run:
                 self._apply(syncer, plan, stored, report, Progress(progress))
             if rebuild and not dry_run:
@@ -215,6 +226,12 @@ class Index:
         from .manifest import Manifest
 
         return Manifest(self.settings.data_dir / "manifests" / f"{self.settings.store_key}.json")
+
+    @cached_property
+    def folder_list(self):
+        from .manifest import FolderList
+
+        return FolderList(self.settings.data_dir / "manifests" / f"{self.settings.store_key}.folders.json")
 
     def _update_lexical(self, before: int, keys: set[str] | None) -> None:
         """Log the chunk keys this write touched (other clients catch up from the log), and
@@ -429,6 +446,43 @@ def _gone_roots(report: SyncReport, before: list[str], after: list[str]) -> None
     for failure in report.failed:
         if failure["path"] in gone:
             failure["reason"] = "synced before, now gone: no longer synced"
+
+
+def _folders_changed(targets: list[Path], folders: set[str], last_sync: str | None) -> bool:
+    """Whether a file was added to, removed from or renamed in one of ``folders`` since
+    the last sync, by one stat a folder (its mtime moves; 722 folders at 100,000
+    articles: a few ms). Only a guess, to load the vector index early when the sync will
+    likely write, and to spare a sync that finds nothing (1.1 GB and 0.3 s at 100,000):
+    an edit in place moves no folder, and is synced all the same. ``folders``: the ones
+    the last sync of these targets scanned, empty ones too, else those of the articles."""
+    if not last_sync or not folders:
+        return True
+    try:
+        since_ns = int(dt.datetime.fromisoformat(last_sync).timestamp() - 1) * 1_000_000_000  # whole seconds
+    except ValueError:
+        return True
+    folders = set(folders)
+    for target in targets:
+        path = os.path.realpath(target)
+        if not os.path.isfile(path) and path not in folders:
+            return True  # a folder never synced, or a new one inside a synced one
+        folders.add(path)
+    try:
+        return any(os.stat(folder).st_mtime_ns >= since_ns for folder in folders)
+    except OSError:
+        return True  # a folder gone: its articles will be removed
+
+
+def _folders_of(stored: dict[str, StoredArticle]) -> set[str]:
+    """The folders the articles were read from, and each folder between them and their root."""
+    folders: set[str] = set()
+    for folder, root in {(os.path.dirname(r.meta.get("origin") or ""), r.meta.get("root") or "") for r in stored.values()}:
+        if not root or not os.path.isabs(folder):
+            continue  # read from a URL, or a record from before roots were kept
+        while folder not in folders and folder.startswith(root):
+            folders.add(folder)
+            folder = os.path.dirname(folder)
+    return folders
 
 
 @contextmanager

@@ -60,3 +60,30 @@ class Manifest:
             self.path.unlink(missing_ok=True)
         except OSError:
             pass
+
+
+class FolderList:
+    """The folders the last sync of the same targets scanned, empty ones included, for
+    ``core._folders_changed``: a file landing in a folder that holds no article yet
+    moves only that folder's listing. A guess's input, so any failure is only a miss."""
+
+    def __init__(self, path: Path):
+        self.path = path
+
+    def load(self, targets: list[str]) -> set[str] | None:
+        try:
+            data = orjson.loads(self.path.read_bytes())
+        except (OSError, ValueError):
+            return None
+        if not isinstance(data, dict) or data.get("targets") != targets or not isinstance(data.get("folders"), list):
+            return None
+        return set(data["folders"])
+
+    def save(self, targets: list[str], folders: set[str]) -> None:
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = self.path.with_name(self.path.name + ".tmp")
+            tmp.write_bytes(orjson.dumps({"targets": targets, "folders": sorted(folders)}))
+            os.replace(tmp, self.path)
+        except (OSError, TypeError) as exc:
+            log.debug("folder list %s not written (%s)", self.path, exc)

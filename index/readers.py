@@ -74,6 +74,7 @@ class ReadResult:
 class Scan:
     files: list[FileEntry] = field(default_factory=list)
     failures: list[tuple[str, str]] = field(default_factory=list)
+    folders: list[str] = field(default_factory=list)  # every folder visited, empty ones too
 
 
 def scan(target: Path) -> Scan:
@@ -112,6 +113,7 @@ def _walk(folder: Path, root: Path, seen: set[tuple[int, int]], result: Scan) ->
         result.failures.append((str(folder), "symbolic link loop (folder already visited)"))
         return
     seen.add(key)
+    result.folders.append(str(folder))
     try:
         children = sorted(os.scandir(folder), key=lambda e: e.name)
     except OSError as exc:

@@ -129,6 +129,7 @@ class Plan:
     writes: list[Planned] = field(default_factory=list)
     removes: list[str] = field(default_factory=list)
     roots: set[str] = field(default_factory=set)
+    folders: set[str] = field(default_factory=set)  # every folder the scan visited
 
 
 class Progress:
@@ -202,6 +203,7 @@ class Syncer:
 
     def _plan_target(self, target, stored, by_origin, known_roots, claimed, plan, report) -> None:
         found = scan(target)
+        plan.folders.update(found.folders)
         for where, reason in found.failures:
             report.fail(where, reason)
         resolved = _resolve(target)
