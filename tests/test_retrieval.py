@@ -159,6 +159,30 @@ def test_lexical_index_follows_every_sync_incrementally(embedded_settings, tmp_p
     assert (written, deleted) == (0, 0)
 
 
+def test_a_full_diff_repairs_exactly_the_rows_that_differ(embedded_settings, tmp_path):
+    """The fallback when the change log does not cover a client's gap: one pass over the
+    collection rewrites the rows missing, stale or changed, and no other."""
+    folder = tmp_path / "news"
+    write_corpus(folder, count=4)
+    idx = Index.open(settings=embedded_settings)
+    idx.sync([folder])
+    db = idx.lexical.db
+
+    def rows() -> dict[str, tuple]:
+        return {r[0]: r[1:] for r in db.execute("SELECT chunk_id, article_id, date, source, title, text FROM fts")}
+
+    right = rows()
+    gone, retitled = sorted(right)[:2]
+    idx.lexical._delete([gone])
+    with db:
+        db.execute("UPDATE fts SET title = 'Wrong' WHERE chunk_id = ?", (retitled,))
+    idx.lexical._insert([("nosuch:0", "A chunk the collection never had.", "nosuch.txt", None, None, "")])
+    written, deleted = idx.lexical.sync_from(idx._store, "repaired")
+    assert (written, deleted) == (2, 2)  # the missing row and the changed one; the changed one and the extra
+    assert rows() == right
+    assert idx.lexical.count() == idx.counts()[1] and idx.lexical.synced_to() == "repaired"
+
+
 def test_near_duplicate_wire_stories_collapse(embedded_settings, tmp_path):
     folder = tmp_path / "news"
     folder.mkdir()
