@@ -40,20 +40,8 @@ class Manifest:
         return records if isinstance(records, dict) else None
 
     def save(self, marker: str, records: dict[str, dict]) -> None:
-        """Write atomically; a copy that cannot be written is only a slower next sync."""
-        try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=".manifest-", suffix=".tmp")
-            try:
-                data = orjson.dumps({"format": FORMAT, "marker": marker, "records": records})
-                with os.fdopen(fd, "wb") as handle:
-                    handle.write(data)
-                os.replace(tmp, self.path)
-            finally:
-                if os.path.exists(tmp):
-                    os.unlink(tmp)
-        except (OSError, TypeError) as exc:  # TypeError: a value orjson cannot write
-            log.debug("article manifest %s not written (%s)", self.path, exc)
+        """A copy that cannot be written is only a slower next sync."""
+        _write_json(self.path, {"format": FORMAT, "marker": marker, "records": records})
 
     def forget(self) -> None:
         try:
@@ -80,10 +68,21 @@ class FolderList:
         return set(data["folders"])
 
     def save(self, targets: list[str], folders: set[str]) -> None:
+        _write_json(self.path, {"targets": targets, "folders": sorted(folders)})
+
+
+def _write_json(path: Path, data: dict) -> None:
+    """Write atomically (a temporary file beside it, renamed over it); a cache that cannot
+    be written is only logged."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}-", suffix=".tmp")
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = self.path.with_name(self.path.name + ".tmp")
-            tmp.write_bytes(orjson.dumps({"targets": targets, "folders": sorted(folders)}))
-            os.replace(tmp, self.path)
-        except (OSError, TypeError) as exc:
-            log.debug("folder list %s not written (%s)", self.path, exc)
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(orjson.dumps(data))
+            os.replace(tmp, path)
+        finally:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+    except (OSError, TypeError) as exc:  # TypeError: a value orjson cannot write
+        log.debug("%s not written (%s)", path, exc)
