@@ -16,6 +16,7 @@ syncs therefore give the same ids, and the same text under two names shares one 
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import os
@@ -69,6 +70,45 @@ def connect(settings: Settings) -> "Guarded":
     """A Chroma client (embedded, or for the server at ``settings.chroma_url``) whose every
     call fails with a StoreError that says what to do when the cause is one a user can
     fix: a server that is down, hangs or went away, a full disk, a damaged store."""
+    with _unchecked_overrides():  # chromadb loads its modules here: its import and the client's
+        return _connect(settings)
+
+
+_OVERRIDES_LOCK = threading.Lock()
+
+
+def _marked(method=None, **_options):
+    """``overrides.override`` without its checks: it only marks the method, which is all
+    that ``EnforceOverrides`` classes look for."""
+    if method is None:
+        return _marked
+    method.__override__ = True
+    return method
+
+
+@contextlib.contextmanager
+def _unchecked_overrides():
+    """chromadb decorates about 160 methods with ``overrides.override``, which checks each
+    one's signature against its base class (reading the defining frame's bytecode and
+    type hints) when the class is defined: 0.2-0.3 s of every process that opens a store,
+    a fifth of a cold ``qa search``. The checks are for chromadb's own developers and do
+    nothing at run time; they are skipped while chromadb's modules load, and the caller's
+    ``overrides`` is left as it was."""
+    try:
+        import overrides
+    except ImportError:  # a chromadb without it
+        yield
+        return
+    with _OVERRIDES_LOCK:
+        saved = overrides.override, overrides.overrides
+        overrides.override = overrides.overrides = _marked
+        try:
+            yield
+        finally:
+            overrides.override, overrides.overrides = saved
+
+
+def _connect(settings: Settings) -> "Guarded":
     import chromadb
     from chromadb.config import Settings as ChromaSettings
 

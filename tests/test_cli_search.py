@@ -117,3 +117,47 @@ def test_a_one_off_query_is_embedded_beside_the_store_opening(embedded_settings)
         found = run_qa(["search", "What does Japan expect from Sochi?", "--json"], embedded_settings)
         assert found.returncode == 0, found.stderr
         assert json.loads(found.stdout)["passages"][0]["article_id"] == SEED.name
+
+
+OVERRIDES_CHECK = """
+import json, sys
+from pathlib import Path
+import overrides
+mine = overrides.override
+from index import Settings
+from qa import Retriever
+settings = Settings(data_dir=Path(sys.argv[1]), model_cache_dir=Path(sys.argv[2]))
+found = Retriever.open(settings=settings).search("What does Japan expect from Sochi?", k=1)
+import chromadb.api.client
+class Base:
+    def size(self, unit: str) -> int:
+        return 0
+try:
+    class Wrong(Base):
+        @overrides.override
+        def size(self, unit: str, scale: float) -> int:
+            return 1
+    checked = False
+except TypeError:
+    checked = True
+print(json.dumps({
+    "found": found[0].article_id,
+    "restored": overrides.override is mine,
+    "checked": checked,
+    "chromadb_unchecked": chromadb.api.client.override is not mine,
+}))
+"""
+
+
+def test_opening_a_store_leaves_the_callers_override_checks_alone(seeded_settings):
+    """Issue 14 (cold search): chromadb checks the signatures of its ~160 overriding
+    methods with ``overrides`` as it loads (0.2-0.3 s of a cold search); those checks are
+    skipped while it loads, and a program that uses ``overrides`` itself keeps its checks."""
+    done = subprocess.run(
+        [sys.executable, "-c", OVERRIDES_CHECK, str(seeded_settings.data_dir), str(seeded_settings.model_cache_dir)],
+        capture_output=True, text=True, cwd=ROOT, timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout) == {
+        "found": SEED.name, "restored": True, "checked": True, "chromadb_unchecked": True,
+    }

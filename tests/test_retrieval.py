@@ -227,6 +227,7 @@ def test_cli_search_json_and_batch(embedded_settings, tmp_path):
     batch = tmp_path / "q.jsonl"
     batch.write_text('{"id": "q1", "question": "Who is Lavrov?"}\nnot json\n{"id": "q3", "question": "THAAD"}\n')
     out = run_qa(["search", "--batch", str(batch), "-k", "1"], embedded_settings)
+    assert out.returncode == 1  # a line failed; every line still answered, in order
     lines = [json.loads(x) for x in out.stdout.splitlines()]
     assert [x.get("id") for x in lines] == ["q1", None, "q3"]
     assert "error" in lines[1] and len(lines[2]["passages"]) == 1

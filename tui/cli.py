@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import click
 
-from qa.cli import cli, make_settings, store_options
+from qa.cli import cli, main, make_settings, store_options
+
+__all__ = ["main"]  # the console script: qa.cli's, with `chat` added here
 
 
 @cli.command("chat")
@@ -20,10 +22,6 @@ def chat_command(llm=None, settings=None):
     if settings is None:
         settings = make_settings()
     ChatApp(lambda: open_assistant(settings, llm=llm, create=True)).run()
-
-
-def main() -> None:
-    cli(prog_name="qa")
 
 
 if __name__ == "__main__":
