@@ -1,0 +1,127 @@
+"""Other ways to combine the sentence features, against the shipped one, on the same dumps:
+gold leads on the validation dumps for each (pointwise fits on the training dumps, the
+fused passage order, as shipped). Prints a table; writes nothing.
+
+    .venv/bin/python tests/bench/try_sentence_combiners.py --train D/rtqa23.jsonl D/xquad-train.jsonl \\
+        --val D/rtqa24.jsonl D/xquad-heldout.jsonl
+
+- ce_max: the model's score of a sentence at its best, read alone or after the one before it;
+- relative: a feature's gap to the question's best and its rank within the question's
+  shortlist (a pointwise fit cannot compare a question's sentences otherwise);
+- boosted: scikit-learn's histogram gradient boosting instead of a logistic regression.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import fit_answer_combiner as fit  # noqa: E402
+
+SHIPPED = ["ce", "lexical", "cue", "novelty", "heading", "rank", "anaphor"]
+
+
+def column(X: np.ndarray, name: str) -> np.ndarray:
+    if name == "ce_max":
+        return np.maximum(column(X, "ce"), column(X, "ce_context"))
+    return X[:, fit.SENTENCE_FEATURES.index(name)]
+
+
+def relative(X: np.ndarray, names: list[str]) -> list[np.ndarray]:
+    out = []
+    for name in names:
+        x = column(X, name)
+        rank = np.empty(len(x))
+        rank[np.argsort(-x, kind="stable")] = np.arange(len(x))
+        out += [x - x.max(), 1.0 / (1.0 + rank)]
+    return out
+
+
+def design(rows: list, features: list[str], rel: list[str]) -> list:
+    out = []
+    for row in rows:
+        if row is None:
+            out.append(None)
+            continue
+        X = np.stack([column(row["X"], f) for f in features] + relative(row["X"], rel), axis=1)
+        out.append({**row, "X": X})
+    return out
+
+
+def gold_leads(rows: list, score) -> tuple[int, int]:
+    judged = hits = 0
+    for row in rows:
+        if row is None:
+            continue
+        r = row["record"]
+        if r["variant"] == "asked" and r["answers"]:
+            judged += 1
+            hits += bool(row["y"][int(np.argmax(score(row["X"])))])
+    return hits, judged
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--train", type=Path, nargs="+", required=True)
+    parser.add_argument("--val", type=Path, nargs="+", required=True)
+    parser.add_argument("--context", choices=["always", "anaphora"], default="anaphora", help="as the model was trained")
+    args = parser.parse_args()
+    for path in [*args.train, *args.val]:
+        if any(name in path.name for name in ("realtimeqa-dev", "mtrag", "rtqa-dev")):
+            sys.exit(f"{path} looks like a test set: fit nothing on it")
+    fit.CONTEXT["value"] = args.context
+    train, val = fit.load(args.train), fit.load(args.val)
+    names = sorted({r["source"] for r in val})
+    train_rows = fit.sentence_rows(train, fit.FUSED)
+    val_rows = {n: fit.sentence_rows([r for r in val if r["source"] == n], fit.FUSED) for n in names}
+    trials = [
+        ("shipped features", SHIPPED, [], "logistic"),
+        ("ce_max for ce", ["ce_max", *SHIPPED[1:]], [], "logistic"),
+        ("+ ce_max", [*SHIPPED, "ce_max"], [], "logistic"),
+        ("+ ce_context", [*SHIPPED, "ce_context"], [], "logistic"),
+        ("+ relative ce", SHIPPED, ["ce"], "logistic"),
+        ("+ relative ce, lexical", SHIPPED, ["ce", "lexical"], "logistic"),
+        ("+ relative ce, ce_context, lexical, dense", SHIPPED, ["ce", "ce_context", "lexical", "dense"], "logistic"),
+        ("boosted, shipped features", SHIPPED, [], "boosted"),
+        ("boosted, + dense, ce_context, lede, relative", [*SHIPPED, "dense", "ce_context", "lede"], ["ce", "lexical", "dense"], "boosted"),
+    ]
+    print("| combination | " + " | ".join(f"{n} gold in lead" for n in names) + " | gold leads, all |")
+    print("|---|" + "---|" * len(names) + "---|")
+    for label, features, rel, kind in trials:
+        rows = design([r for r in train_rows], features, rel)
+        X = np.concatenate([r["X"] for r in rows if r is not None])
+        y = np.concatenate([r["y"] for r in rows if r is not None])
+        if kind == "logistic":
+            w, b = fit.fit_logistic(X, y)
+
+            def score(x, w=w, b=b):
+                return x @ w + b
+        else:
+            from sklearn.ensemble import HistGradientBoostingClassifier
+
+            score = HistGradientBoostingClassifier(
+                max_iter=200, learning_rate=0.05, max_leaf_nodes=15, min_samples_leaf=40, random_state=0
+            ).fit(X, y).decision_function
+        cells, total = [], 0
+        for n in names:
+            hits, judged = gold_leads(design(val_rows[n], features, rel), score)
+            cells.append(f"{hits / max(judged, 1):.3f}")
+            total += hits
+        print(f"| {label} | " + " | ".join(cells) + f" | {total} |", flush=True)
+    # the ceiling of any combination: a sentence of the shortlist holds the answer
+    cells, total = [], 0
+    for n in names:
+        asked = [r for r in val_rows[n] if r is not None and r["record"]["variant"] == "asked" and r["record"]["answers"]]
+        reach = sum(bool(r["y"].any()) for r in asked)
+        cells.append(f"{reach / max(len(asked), 1):.3f}")
+        total += reach
+    print("| (ceiling: the shortlist holds a gold sentence) | " + " | ".join(cells) + f" | {total} |")
+
+
+if __name__ == "__main__":
+    main()
