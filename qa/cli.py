@@ -699,9 +699,8 @@ def main() -> None:
     """The console script. A read-only command's process ends as soon as its output is
     out: Python's teardown (chromadb's modules and Rust bindings) took 0.15-0.18 s of a
     cold `qa search` after the results were printed, and a search leaves nothing to save.
-    Commands that write exit the usual way: embedded Chroma finishes its vector index as
-    the client is dropped; after writers that skipped that, every later reader's first
-    read was slower (0.09 against 0.07 s at 4,550 records; the data was all there)."""
+    Commands that write exit the usual way: leaving like this skips every finalizer, and
+    one that still holds data to write would lose it."""
     try:
         cli(prog_name="qa")
     except SystemExit as done:
