@@ -18,11 +18,9 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
-import os
 import queue
 import re
 import sqlite3
-import tempfile
 import threading
 import time
 import unicodedata
@@ -33,6 +31,7 @@ from pathlib import Path
 from urllib.parse import urljoin, urlsplit
 
 from .errors import StorageError, StoreError, is_damaged_database, short
+from .files import replace_file
 from .settings import COLLECTION_NAME, Settings
 from .web import FetchError, Web
 
@@ -519,17 +518,7 @@ def file_name(item: Item) -> str:
 
 def write_whole(path: Path, text: str) -> None:
     """Written to a temporary file beside it, then renamed over it: never half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".fetching-", suffix=".part")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as out:
-            out.write(text)
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    replace_file(path, text.encode("utf-8"), prefix=".fetching-", suffix=".part", fsync=True)
 
 
 def clear_leftovers(root: Path) -> None:

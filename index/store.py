@@ -26,6 +26,7 @@ from dataclasses import dataclass
 
 from .article import Article, date_to_int, int_to_date
 from .embedding import DEFAULT_PRECISION, MODEL_DIM, MODEL_NAME
+from .files import replace_file
 from .errors import ServerUnavailable, StorageError, StoreError, is_damaged_database, known_error, short
 from .settings import Settings
 
@@ -216,10 +217,8 @@ def remember_roots(settings: Settings, roots: list[str]) -> None:
     except (OSError, ValueError):
         known = {}
     known.setdefault(settings.where, {})[settings.collection] = roots
-    tmp = path.with_suffix(".tmp")
     try:
-        tmp.write_text(json.dumps(known, indent=1), encoding="utf-8")
-        os.replace(tmp, path)
+        replace_file(path, json.dumps(known, indent=1).encode("utf-8"))
     except OSError:
         pass  # a copy only: the roots live in the store; the sync itself is done
 

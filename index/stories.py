@@ -168,7 +168,8 @@ def last_look(settings) -> int | None:
 def mark_looked(settings, when: int) -> None:
     """Written whole (a temporary file renamed): a reader killed half way leaves the old mark."""
     import json
-    import os
+
+    from .files import replace_file
 
     path = _looks_path(settings)
     try:
@@ -176,7 +177,4 @@ def mark_looked(settings, when: int) -> None:
     except (OSError, ValueError):
         looks = {}
     looks[f"{settings.where}|{settings.collection}"] = int(when)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(looks), encoding="utf-8")
-    os.replace(tmp, path)
+    replace_file(path, json.dumps(looks).encode("utf-8"))
