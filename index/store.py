@@ -26,8 +26,8 @@ from dataclasses import dataclass
 
 from .article import Article, date_to_int, int_to_date
 from .embedding import DEFAULT_PRECISION, MODEL_DIM, MODEL_NAME
-from .files import replace_file
 from .errors import ServerUnavailable, StorageError, StoreError, is_damaged_database, known_error, short
+from .files import replace_file
 from .settings import Settings
 
 SCHEMA_VERSION = 1
