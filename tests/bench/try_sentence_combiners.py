@@ -8,7 +8,9 @@ fused passage order, as shipped). Prints a table; writes nothing.
 - ce_max: the model's score of a sentence at its best, read alone or after the one before it;
 - relative: a feature's gap to the question's best and its rank within the question's
   shortlist (a pointwise fit cannot compare a question's sentences otherwise);
-- boosted: scikit-learn's histogram gradient boosting instead of a logistic regression.
+- boosted: scikit-learn's histogram gradient boosting instead of a logistic regression;
+- span: the short-answer reader's best span in the sentence (start plus end logit, not
+  normalized within the sentence), as a feature (the reader runs here: about 2 minutes).
 """
 
 from __future__ import annotations
@@ -23,10 +25,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import fit_answer_combiner as fit  # noqa: E402
 
+from qa.ranker import SPAN_TOKENS, SpanReader  # noqa: E402
+
 SHIPPED = ["ce", "lexical", "cue", "novelty", "heading", "rank", "anaphor"]
 
 
 def column(X: np.ndarray, name: str) -> np.ndarray:
+    if name == "span":
+        return X[:, -1]  # appended by with_span
     if name == "ce_max":
         return np.maximum(column(X, "ce"), column(X, "ce_context"))
     return X[:, fit.SENTENCE_FEATURES.index(name)]
@@ -39,6 +45,35 @@ def relative(X: np.ndarray, names: list[str]) -> list[np.ndarray]:
         rank = np.empty(len(x))
         rank[np.argsort(-x, kind="stable")] = np.arange(len(x))
         out += [x - x.max(), 1.0 / (1.0 + rank)]
+    return out
+
+
+def best_span_logit(reader, question: str, text: str) -> float:
+    try:
+        e = reader.tokenizer.encode(question, text)
+    except Exception:  # tokenizers' truncation error
+        return -20.0
+    ids = np.array([e.ids], dtype=np.int64)
+    start, end = reader.session.run(
+        None, {"input_ids": ids, "attention_mask": np.ones_like(ids), "token_type_ids": np.array([e.type_ids], dtype=np.int64)}
+    )
+    at = [t for t, s in enumerate(e.sequence_ids) if s == 1]
+    if not at:
+        return -20.0
+    start, end = start[0][at].astype(np.float64), end[0][at].astype(np.float64)
+    return max(float(np.max(start[: len(at) - k] + end[k:])) for k in range(min(SPAN_TOKENS, len(at))))
+
+
+def with_span(rows: list, reader) -> list:
+    """The rows with the span reader's best logit of each sentence as a last column."""
+    out = []
+    for row in rows:
+        if row is None:
+            out.append(None)
+            continue
+        q = row["record"]["question"]
+        span = np.array([best_span_logit(reader, q, c.text) for c in row["cands"]])
+        out.append({**row, "X": np.concatenate([row["X"], span[:, None]], axis=1)})
     return out
 
 
@@ -79,6 +114,8 @@ def main() -> None:
     names = sorted({r["source"] for r in val})
     train_rows = fit.sentence_rows(train, fit.FUSED)
     val_rows = {n: fit.sentence_rows([r for r in val if r["source"] == n], fit.FUSED) for n in names}
+    reader = SpanReader().load()
+    train_rows, val_rows = with_span(train_rows, reader), {n: with_span(rows, reader) for n, rows in val_rows.items()}
     trials = [
         ("shipped features", SHIPPED, [], "logistic"),
         ("ce_max for ce", ["ce_max", *SHIPPED[1:]], [], "logistic"),
@@ -87,6 +124,9 @@ def main() -> None:
         ("+ relative ce", SHIPPED, ["ce"], "logistic"),
         ("+ relative ce, lexical", SHIPPED, ["ce", "lexical"], "logistic"),
         ("+ relative ce, ce_context, lexical, dense", SHIPPED, ["ce", "ce_context", "lexical", "dense"], "logistic"),
+        ("+ span", [*SHIPPED, "span"], [], "logistic"),
+        ("ce, span, cue, novelty, lede, rank (backward elimination's choice with span)",
+         ["ce", "span", "cue", "novelty", "lede", "rank"], [], "logistic"),
         ("boosted, shipped features", SHIPPED, [], "boosted"),
         ("boosted, + dense, ce_context, lede, relative", [*SHIPPED, "dense", "ce_context", "lede"], ["ce", "lexical", "dense"], "boosted"),
     ]
