@@ -64,15 +64,15 @@ def _checked(key: str, value: str):
     return typed, False
 
 
-def _write(path: Path, data: dict, secret: bool) -> None:
+def _write(path: Path, data: dict) -> None:
+    """Written whole, and readable by its owner only from its first byte (0600): it may
+    hold an API key. (It used to be written readable by all, then narrowed for a secret:
+    a crash between the two left the key in a readable temporary file.)"""
     import tomli_w
 
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(tomli_w.dumps({k: v for k, v in data.items() if v is not None}), encoding="utf-8")
-    if secret or path.exists() and path.stat().st_mode & 0o077 == 0:
-        tmp.chmod(0o600)
-    os.replace(tmp, path)
+    from index.files import replace_file
+
+    replace_file(path, tomli_w.dumps({k: v for k, v in data.items() if v is not None}).encode("utf-8"))
 
 
 def set_value(key: str, value: str) -> tuple[Path, str]:
@@ -82,7 +82,7 @@ def set_value(key: str, value: str) -> tuple[Path, str]:
     path = config_path()
     data = read_config(path)
     data[key] = typed
-    _write(path, data, secret or "llm_api_key" in data)
+    _write(path, data)
     return path, "********" if secret else shown(typed)
 
 
@@ -94,5 +94,5 @@ def unset_value(key: str) -> tuple[Path, bool]:
     if key not in data:
         return path, False
     del data[key]
-    _write(path, data, "llm_api_key" in data)
+    _write(path, data)
     return path, True

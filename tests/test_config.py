@@ -72,6 +72,7 @@ def test_a_secret_is_masked_and_the_file_kept_private(settings, config):
     result = qa(["config", "set", "llm_api_key", "sk-very-secret"], settings, config)
     assert result.returncode == 0 and "sk-very-secret" not in result.stdout
     assert stat.S_IMODE(config.stat().st_mode) == 0o600
+    assert [p.name for p in config.parent.iterdir()] == [config.name]  # no temporary file beside it
     listed = qa(["config", "show"], settings, config)
     assert "sk-very-secret" not in listed.stdout and "llm_api_key = ********  (settings file)" in listed.stdout
 
