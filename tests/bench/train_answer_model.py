@@ -300,6 +300,24 @@ def span_data(args) -> tuple[list[dict], list[dict]]:
     return data.span_examples(train), data.span_examples(val)
 
 
+def no_answer_examples(pairs_path: Path, questions: set[str], per_question: int) -> list[dict]:
+    """(experiment) Sentences that do not answer, ``per_question`` for each training
+    question, from the ranker's training pairs (its hard, repeating, random and earlier-week
+    negatives), marked to be read as "no answer here"."""
+    rng = random.Random(SEED)
+    by_question: dict[str, list[str]] = {}
+    with open(pairs_path, encoding="utf-8") as handle:
+        for line in handle:
+            pair = json.loads(line)
+            if pair["label"] == 0 and pair["question"] in questions:
+                by_question.setdefault(pair["question"], []).append(pair["text"])
+    out = []
+    for question, texts in sorted(by_question.items()):
+        for text in rng.sample(texts, min(per_question, len(texts))):
+            out.append({"question": question, "text": text, "no_answer": True})
+    return out
+
+
 def encode_spans(tokenizer, rows: list[dict], max_length: int):
     """Token positions of each answer span; rows whose answer is cut off are left out."""
     import torch
@@ -308,6 +326,11 @@ def encode_spans(tokenizer, rows: list[dict], max_length: int):
     enc = tokenizer([r["question"] for r in rows], [r["text"] for r in rows], truncation="only_second",
                     max_length=max_length, return_offsets_mapping=True)
     for n, r in enumerate(rows):
+        if r.get("no_answer"):  # the answer is "none here": the [CLS] position, as in SQuAD 2.0
+            kept.append(n)
+            starts.append(0)
+            ends.append(0)
+            continue
         seq = enc.sequence_ids(n)
         offsets = enc["offset_mapping"][n]
         s = e = None
@@ -337,6 +360,8 @@ def stage_span(args) -> None:
     torch.manual_seed(SEED)
     torch.set_num_threads(args.threads)
     train, val = span_data(args)
+    if args.span_negatives:
+        train += no_answer_examples(args.work / "pairs.jsonl", {r["question"] for r in train}, args.span_negatives)
     tokenizer = AutoTokenizer.from_pretrained(str(model_path()))
     model = AutoModelForQuestionAnswering.from_pretrained(str(model_path()))
     kept, enc, starts, ends = encode_spans(tokenizer, train, args.max_length)
@@ -433,6 +458,8 @@ def main() -> None:
     parser.add_argument("--init", type=Path, help="stage listwise: the model to start from (default: work/model)")
     parser.add_argument("--span-epochs", type=float, default=3)
     parser.add_argument("--span-lr", type=float, default=5e-5)
+    parser.add_argument("--span-negatives", type=int, default=0,
+                        help="stage span (experiment): non-answer sentences a training question, read as no answer")
     parser.add_argument("--threads", type=int, default=os.cpu_count() or 2)
     parser.add_argument("--model-cache", type=Path, default=Path(os.environ.get("QA_MODEL_CACHE_DIR", ROOT / ".cache")))
     parser.add_argument("--no-install", action="store_true", help="do not copy the model into qa/models/")
