@@ -91,8 +91,8 @@ def _marked(method=None, **_options):
 def _unchecked_overrides():
     """chromadb decorates about 160 methods with ``overrides.override``, which checks each
     one's signature against its base class (reading the defining frame's bytecode and
-    type hints) when the class is defined: 0.2-0.3 s of every process that opens a store,
-    a fifth of a cold ``qa search``. The checks are for chromadb's own developers and do
+    type hints) when the class is defined: 0.15-0.2 s of every process that opens a store,
+    a sixth of a cold ``qa search``. The checks are for chromadb's own developers and do
     nothing at run time; they are skipped while chromadb's modules load, and the caller's
     ``overrides`` is left as it was."""
     try:

@@ -151,7 +151,7 @@ print(json.dumps({
 
 def test_opening_a_store_leaves_the_callers_override_checks_alone(seeded_settings):
     """Issue 14 (cold search): chromadb checks the signatures of its ~160 overriding
-    methods with ``overrides`` as it loads (0.2-0.3 s of a cold search); those checks are
+    methods with ``overrides`` as it loads (0.15-0.2 s of a cold search); those checks are
     skipped while it loads, and a program that uses ``overrides`` itself keeps its checks."""
     done = subprocess.run(
         [sys.executable, "-c", OVERRIDES_CHECK, str(seeded_settings.data_dir), str(seeded_settings.model_cache_dir)],
