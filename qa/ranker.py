@@ -352,21 +352,30 @@ class SpanReader:
         self.tokenizer, self.session
         return self
 
-    def read(self, question: str, text: str) -> tuple[str, float]:
-        """The best span of ``text`` (whole words, verbatim) and its probability."""
+    def logits(self, question: str, text: str):
+        """(encoding, the sentence's word-piece positions, their start and end logits), or
+        None when the question alone fills what the reader takes in."""
         try:
             e = self.tokenizer.encode(question, text)
         except Exception:  # tokenizers' truncation error: the question alone fills what it reads
-            return "", 0.0
+            return None
         ids = np.array([e.ids], dtype=np.int64)
         start, end = self.session.run(
             None, {"input_ids": ids, "attention_mask": np.ones_like(ids), "token_type_ids": np.array([e.type_ids], dtype=np.int64)}
         )
         positions = [t for t, s in enumerate(e.sequence_ids) if s == 1]
         if not positions:
+            return None
+        return e, positions, start[0][positions], end[0][positions]
+
+    def read(self, question: str, text: str) -> tuple[str, float]:
+        """The best span of ``text`` (whole words, verbatim) and its probability."""
+        got = self.logits(question, text)
+        if got is None:
             return "", 0.0
-        ps = _softmax(start[0][positions])
-        pe = _softmax(end[0][positions])
+        e, positions, start, end = got
+        ps = _softmax(start)
+        pe = _softmax(end)
         best, score = (0, 0), -1.0
         for i in range(len(positions)):
             for j in range(i, min(i + SPAN_TOKENS, len(positions))):

@@ -361,6 +361,8 @@ def stage_span(args) -> None:
     torch.set_num_threads(args.threads)
     train, val = span_data(args)
     if args.span_negatives:
+        if not (args.work / "pairs.jsonl").is_file():
+            sys.exit(f"--span-negatives reads {args.work / 'pairs.jsonl'}: run --stage pairs into this --work first")
         train += no_answer_examples(args.work / "pairs.jsonl", {r["question"] for r in train}, args.span_negatives)
     tokenizer = AutoTokenizer.from_pretrained(str(model_path()))
     model = AutoModelForQuestionAnswering.from_pretrained(str(model_path()))
@@ -459,7 +461,8 @@ def main() -> None:
     parser.add_argument("--span-epochs", type=float, default=3)
     parser.add_argument("--span-lr", type=float, default=5e-5)
     parser.add_argument("--span-negatives", type=int, default=0,
-                        help="stage span (experiment): non-answer sentences a training question, read as no answer")
+                        help="stage span (experiment): non-answer sentences a training question, read as no answer "
+                             "(taken from work/pairs.jsonl, which --stage pairs writes)")
     parser.add_argument("--threads", type=int, default=os.cpu_count() or 2)
     parser.add_argument("--model-cache", type=Path, default=Path(os.environ.get("QA_MODEL_CACHE_DIR", ROOT / ".cache")))
     parser.add_argument("--no-install", action="store_true", help="do not copy the model into qa/models/")

@@ -49,18 +49,11 @@ def relative(X: np.ndarray, names: list[str]) -> list[np.ndarray]:
 
 
 def best_span_logit(reader, question: str, text: str) -> float:
-    try:
-        e = reader.tokenizer.encode(question, text)
-    except Exception:  # tokenizers' truncation error
+    got = reader.logits(question, text)
+    if got is None:
         return -20.0
-    ids = np.array([e.ids], dtype=np.int64)
-    start, end = reader.session.run(
-        None, {"input_ids": ids, "attention_mask": np.ones_like(ids), "token_type_ids": np.array([e.type_ids], dtype=np.int64)}
-    )
-    at = [t for t, s in enumerate(e.sequence_ids) if s == 1]
-    if not at:
-        return -20.0
-    start, end = start[0][at].astype(np.float64), end[0][at].astype(np.float64)
+    _, at, start, end = got
+    start, end = start.astype(np.float64), end.astype(np.float64)
     return max(float(np.max(start[: len(at) - k] + end[k:])) for k in range(min(SPAN_TOKENS, len(at))))
 
 
@@ -133,7 +126,7 @@ def main() -> None:
     print("| combination | " + " | ".join(f"{n} gold in lead" for n in names) + " | gold leads, all |")
     print("|---|" + "---|" * len(names) + "---|")
     for label, features, rel, kind in trials:
-        rows = design([r for r in train_rows], features, rel)
+        rows = design(train_rows, features, rel)
         X = np.concatenate([r["X"] for r in rows if r is not None])
         y = np.concatenate([r["y"] for r in rows if r is not None])
         if kind == "logistic":
