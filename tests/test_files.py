@@ -3,6 +3,8 @@ marks and fetched articles all go through one writer."""
 
 from __future__ import annotations
 
+import os
+import stat
 import threading
 
 import pytest
@@ -42,3 +44,19 @@ def test_a_write_that_fails_leaves_the_old_file(tmp_path):
         replace_file(path, "not bytes")  # type: ignore[arg-type]
     assert path.read_bytes() == b'{"old": true}'
     assert [p.name for p in tmp_path.iterdir()] == ["manifest.json"]
+
+
+def test_files_get_the_mode_a_plain_open_gives_them_and_private_ones_0600(tmp_path):
+    """A data folder shared by a group: the manifest, the synced roots and fetched articles
+    follow the umask as any file the user writes; only the settings file (it may hold an
+    API key) stays the owner's alone."""
+    old = os.umask(0o022)
+    try:
+        replace_file(tmp_path / "synced-roots.json", b"[]")
+        replace_file(tmp_path / "config.toml", b"x = 1", private=True)
+        os.umask(0o027)
+        replace_file(tmp_path / "looked.json", b"{}")
+    finally:
+        os.umask(old)
+    modes = {p.name: stat.S_IMODE(p.stat().st_mode) for p in tmp_path.iterdir()}
+    assert modes == {"synced-roots.json": 0o644, "config.toml": 0o600, "looked.json": 0o640}
