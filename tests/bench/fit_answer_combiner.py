@@ -325,6 +325,8 @@ def main() -> None:
     parser.add_argument("--objective", choices=["pointwise", "listwise"], default="pointwise",
                         help="sentence weights: logistic regression over all sentences, or a softmax within each question's")
     parser.add_argument("--short-bar", type=float, help="span confidence above which a short answer shows (default: chosen)")
+    parser.add_argument("--offer", nargs="+", choices=SENTENCE_FEATURES, metavar="FEATURE",
+                        help=f"sentence features the elimination starts from (default: all of {', '.join(SENTENCE_FEATURES)})")
     args = parser.parse_args()
     for path in [*args.train, *args.val]:
         if any(name in path.name for name in ("realtimeqa-dev", "mtrag", "rtqa-dev")):
@@ -386,7 +388,8 @@ def main() -> None:
     train_rows = sentence_rows(train, answer_passages)
     val_rows = {name: sentence_rows([r for r in val if r["source"] == name], answer_passages) for name in val_sets}
     context = args.context
-    start = [f for f in SENTENCE_FEATURES if not (context == "always" and f == "ce_context")]
+    offered = args.offer or SENTENCE_FEATURES
+    start = [f for f in SENTENCE_FEATURES if f in offered and not (context == "always" and f == "ce_context")]
     report["sentences"] = {}
 
     def hits(feats) -> tuple[int, tuple]:

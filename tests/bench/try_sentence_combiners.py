@@ -10,12 +10,17 @@ fused passage order, as shipped). Prints a table; writes nothing.
   shortlist (a pointwise fit cannot compare a question's sentences otherwise);
 - boosted: scikit-learn's histogram gradient boosting instead of a logistic regression;
 - span: the short-answer reader's best span in the sentence (start plus end logit, not
-  normalized within the sentence), as a feature (the reader runs here: about 2 minutes).
+  normalized within the sentence), as a feature (the reader runs here: about 2 minutes);
+- age: how much older the sentence's article is than the newest of the question's
+  passages (log days over log 366; 0 where a date is unknown, so 0 for xquad). The
+  same story retold a year later (last year's award, the previous match) reads as an
+  answer too.
 """
 
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import sys
 from pathlib import Path
 
@@ -57,6 +62,24 @@ def best_span_logit(reader, question: str, text: str) -> float:
     return max(float(np.max(start[: len(at) - k] + end[k:])) for k in range(min(SPAN_TOKENS, len(at))))
 
 
+def _day(value) -> dt.date | None:
+    try:
+        return dt.date.fromisoformat(str(value)[:10]) if value else None
+    except ValueError:
+        return None
+
+
+def ages(row: dict) -> np.ndarray:
+    """Per shortlisted sentence: log(1 + days) / log(366) its article is older than the
+    newest of the question's passages; 0 where a date is unknown (so 0 for xquad)."""
+    days = [_day(p.date) for p in row["top"]]
+    newest = max((d for d in days if d), default=None)
+    return np.array([
+        np.log1p((newest - days[c.passage]).days) / np.log(366) if newest and days[c.passage] else 0.0
+        for c in row["cands"]
+    ])
+
+
 def with_span(rows: list, reader) -> list:
     """The rows with the span reader's best logit of each sentence as a last column."""
     out = []
@@ -76,7 +99,7 @@ def design(rows: list, features: list[str], rel: list[str]) -> list:
         if row is None:
             out.append(None)
             continue
-        X = np.stack([column(row["X"], f) for f in features] + relative(row["X"], rel), axis=1)
+        X = np.stack([ages(row) if f == "age" else column(row["X"], f) for f in features] + relative(row["X"], rel), axis=1)
         out.append({**row, "X": X})
     return out
 
@@ -118,6 +141,8 @@ def main() -> None:
         ("+ relative ce, lexical", SHIPPED, ["ce", "lexical"], "logistic"),
         ("+ relative ce, ce_context, lexical, dense", SHIPPED, ["ce", "ce_context", "lexical", "dense"], "logistic"),
         ("+ span", [*SHIPPED, "span"], [], "logistic"),
+        ("+ age", [*SHIPPED, "age"], [], "logistic"),
+        ("+ age, dense", [*SHIPPED, "age", "dense"], [], "logistic"),
         ("ce, span, cue, novelty, lede, rank (backward elimination's choice with span)",
          ["ce", "span", "cue", "novelty", "lede", "rank"], [], "logistic"),
         ("boosted, shipped features", SHIPPED, [], "boosted"),
