@@ -105,6 +105,11 @@ def main() -> None:
     parser.add_argument("--dumps", type=Path, help="feature dumps to write again with the tuned model's dense")
     parser.add_argument("--dumps-out", type=Path)
     args = parser.parse_args()
+    needed = [args.work / name for name in ("pairs.jsonl", "val_realtimeqa.json", "val_xquad.json")]
+    if missing := [str(path) for path in needed if not path.is_file()]:
+        sys.exit(f"--work lacks {', '.join(missing)}: run train_answer_model.py --stage pairs into it first")
+    if args.dumps and not any(args.dumps.glob("*.jsonl")):
+        sys.exit(f"--dumps {args.dumps} holds no .jsonl dumps (dump_answer_features.py writes them)")
     import torch
     from sentence_transformers import SentenceTransformer
 

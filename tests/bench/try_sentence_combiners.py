@@ -20,7 +20,6 @@ fused passage order, as shipped). Prints a table; writes nothing.
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import sys
 from pathlib import Path
 
@@ -30,14 +29,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import fit_answer_combiner as fit  # noqa: E402
 
+from index.article import date_to_int  # noqa: E402
 from qa.ranker import SPAN_TOKENS, SpanReader  # noqa: E402
+from qa.retrieval import int_to_day  # noqa: E402
 
 SHIPPED = ["ce", "lexical", "cue", "novelty", "heading", "rank", "anaphor"]
 
 
 def column(X: np.ndarray, name: str) -> np.ndarray:
-    if name == "span":
-        return X[:, -1]  # appended by with_span
     if name == "ce_max":
         return np.maximum(column(X, "ce"), column(X, "ce_context"))
     return X[:, fit.SENTENCE_FEATURES.index(name)]
@@ -62,17 +61,10 @@ def best_span_logit(reader, question: str, text: str) -> float:
     return max(float(np.max(start[: len(at) - k] + end[k:])) for k in range(min(SPAN_TOKENS, len(at))))
 
 
-def _day(value) -> dt.date | None:
-    try:
-        return dt.date.fromisoformat(str(value)[:10]) if value else None
-    except ValueError:
-        return None
-
-
 def ages(row: dict) -> np.ndarray:
     """Per shortlisted sentence: log(1 + days) / log(366) its article is older than the
     newest of the question's passages; 0 where a date is unknown (so 0 for xquad)."""
-    days = [_day(p.date) for p in row["top"]]
+    days = [int_to_day(date_to_int(p.date)) for p in row["top"]]
     newest = max((d for d in days if d), default=None)
     return np.array([
         np.log1p((newest - days[c.passage]).days) / np.log(366) if newest and days[c.passage] else 0.0
@@ -80,8 +72,8 @@ def ages(row: dict) -> np.ndarray:
     ])
 
 
-def with_span(rows: list, reader) -> list:
-    """The rows with the span reader's best logit of each sentence as a last column."""
+def with_extras(rows: list, reader) -> list:
+    """The rows with the features the dumps lack, a column each: ``span`` and ``age``."""
     out = []
     for row in rows:
         if row is None:
@@ -89,7 +81,7 @@ def with_span(rows: list, reader) -> list:
             continue
         q = row["record"]["question"]
         span = np.array([best_span_logit(reader, q, c.text) for c in row["cands"]])
-        out.append({**row, "X": np.concatenate([row["X"], span[:, None]], axis=1)})
+        out.append({**row, "extra": {"span": span, "age": ages(row)}})
     return out
 
 
@@ -99,7 +91,7 @@ def design(rows: list, features: list[str], rel: list[str]) -> list:
         if row is None:
             out.append(None)
             continue
-        X = np.stack([ages(row) if f == "age" else column(row["X"], f) for f in features] + relative(row["X"], rel), axis=1)
+        X = np.stack([row["extra"][f] if f in row["extra"] else column(row["X"], f) for f in features] + relative(row["X"], rel), axis=1)
         out.append({**row, "X": X})
     return out
 
@@ -131,7 +123,7 @@ def main() -> None:
     train_rows = fit.sentence_rows(train, fit.FUSED)
     val_rows = {n: fit.sentence_rows([r for r in val if r["source"] == n], fit.FUSED) for n in names}
     reader = SpanReader().load()
-    train_rows, val_rows = with_span(train_rows, reader), {n: with_span(rows, reader) for n, rows in val_rows.items()}
+    train_rows, val_rows = with_extras(train_rows, reader), {n: with_extras(rows, reader) for n, rows in val_rows.items()}
     trials = [
         ("shipped features", SHIPPED, [], "logistic"),
         ("ce_max for ce", ["ce_max", *SHIPPED[1:]], [], "logistic"),
