@@ -72,7 +72,10 @@ def _write(path: Path, data: dict) -> None:
 
     from index.files import replace_file
 
-    replace_file(path, tomli_w.dumps({k: v for k, v in data.items() if v is not None}).encode("utf-8"), private=True)
+    try:
+        replace_file(path, tomli_w.dumps({k: v for k, v in data.items() if v is not None}).encode("utf-8"), private=True)
+    except OSError as exc:
+        raise ConfigError(f"cannot write the settings file {path}: {exc.strerror or exc}") from None
 
 
 def set_value(key: str, value: str) -> tuple[Path, str]:

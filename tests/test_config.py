@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import stat
+from pathlib import Path
 
 import pytest
 
@@ -88,6 +89,17 @@ def test_a_broken_settings_file_is_one_line(settings, config):
     config.write_text('chunk_tokens = "many"\n')
     result = qa(["status"], settings, config)
     assert result.returncode == 2 and "chunk_tokens" in result.stderr and "settings file" in result.stderr
+
+
+@pytest.mark.skipif(not Path("/proc/self").is_dir(), reason="needs a folder no file can be made in: Linux's /proc")
+def test_a_settings_file_that_cannot_be_written_is_one_line(settings):
+    """Read as empty (it does not exist), then the write fails: was "unexpected
+    FileNotFoundError ... a bug in qa", exit 70."""
+    config = Path("/proc/qa-news-config.toml")
+    result = qa(["config", "set", "collection", "news"], settings, config)
+    assert result.returncode == 2, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"qa: error: cannot write the settings file {config}: "), lines
 
 
 def test_llm_settings_from_the_file_reach_the_server(settings, config):
