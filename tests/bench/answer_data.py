@@ -153,9 +153,10 @@ def repeats_question(question: str, pool: list[Sentence], n: int) -> list[Senten
 
 
 def questions_and_sentences(folder: Path, years: tuple[str, ...], results: int | None = None):
-    """The questions of ``years`` and the sentences of their first ``results`` results
-    (all by default), by article id."""
-    questions = [q for q in load_jsonl(folder / "questions.jsonl") if q["id"][:4] in years]
+    """The questions of ``years`` (prefixes of their ids: a year "2023" or a week
+    "20240112") and the sentences of their first ``results`` results (all by default), by
+    article id."""
+    questions = [q for q in load_jsonl(folder / "questions.jsonl") if q["id"].startswith(years)]
     wanted = {r for q in questions for r in q["results"][:results]}
     texts = {a["id"]: a["text"] for a in load_jsonl(folder / "corpus.jsonl") if a["id"] in wanted}
     return questions, {aid: article_sentences(aid, t) for aid, t in texts.items()}
@@ -268,7 +269,7 @@ class EarlierWeeks:
     def __init__(self, folder: Path, years: tuple[str, ...]):
         from sklearn.feature_extraction.text import TfidfVectorizer
 
-        questions = [q for q in load_jsonl(folder / "questions.jsonl") if q["id"][:4] in years]
+        questions = [q for q in load_jsonl(folder / "questions.jsonl") if q["id"].startswith(years)]
         first_week: dict[str, str] = {}
         for q in questions:  # an article belongs to the first week whose results hold it
             for r in q["results"]:

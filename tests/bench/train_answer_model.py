@@ -7,7 +7,8 @@
 Stages (each reads what the one before wrote into --work):
   pairs   training pairs from realtimeqa-2023-24's 2023 weeks and xquad-en's training half
           (answer_data.py says how), validation shortlists from the 2024 weeks and the
-          held-out xquad half;
+          held-out xquad half (with --val-every N, every Nth week of 2024 validates and
+          the others are trained on too);
   baselines  P@1 of what the answerer had before (cosine, cheap features, both);
   train   fine-tune the packaged all-MiniLM-L6-v2 transformer with a 1-output head, with
           sentence-transformers' CrossEncoderTrainer and binary cross-entropy; P@1 on the
@@ -46,22 +47,33 @@ VAL_YEARS = ("2024",)
 SEED = 1234
 
 
+def split_weeks(folder: Path, val_every: int | None) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """The id prefixes trained and validated on: 2023 and 2024 by default; with
+    ``val_every`` N, every Nth week of 2024 validates (as make_week_samples.py --val-every
+    N picks them) and the other weeks of 2024 join the training."""
+    if not val_every:
+        return TRAIN_YEARS, VAL_YEARS
+    weeks = sorted({data.week_of(q) for q in data.load_jsonl(folder / "questions.jsonl") if q["id"].startswith(VAL_YEARS)})
+    val = tuple(weeks[::val_every])
+    return TRAIN_YEARS + tuple(w for w in weeks if w not in val), val
+
+
 def stage_pairs(args) -> None:
     from index.embedding import Embedder
 
     rng = random.Random(SEED)
     embedder = Embedder(cache_dir=args.model_cache)
     started = time.time()
-    earlier = data.EarlierWeeks(args.realtimeqa, TRAIN_YEARS)
+    earlier = data.EarlierWeeks(args.realtimeqa, args.train_ids)
     print(f"earlier-weeks index: {len(earlier.sentences)} sentences ({time.time() - started:.0f} s)", flush=True)
-    rt = data.realtimeqa_items(args.realtimeqa, TRAIN_YEARS, embedder, rng, earlier_index=earlier)
+    rt = data.realtimeqa_items(args.realtimeqa, args.train_ids, embedder, rng, earlier_index=earlier)
     xq = data.xquad_items(args.xquad, "train", embedder, rng)
     pairs = data.to_pairs(rt) + data.to_pairs(xq)
     rng.shuffle(pairs)
     with open(args.work / "pairs.jsonl", "w", encoding="utf-8") as f:
         for q, t, label in pairs:
             f.write(json.dumps({"question": q, "text": t, "label": label}) + "\n")
-    val_rt = data.realtimeqa_validation(args.realtimeqa, VAL_YEARS)
+    val_rt = data.realtimeqa_validation(args.realtimeqa, args.val_ids)
     val_xq = data.xquad_validation(args.xquad, "heldout")
     (args.work / "val_realtimeqa.json").write_text(json.dumps(val_rt))
     (args.work / "val_xquad.json").write_text(json.dumps(val_xq))
@@ -82,8 +94,8 @@ def stage_mine(args) -> None:
     started = time.time()
     path = args.work / "answer-ranker.onnx"
     ranker = CrossEncoderOnnx(path if path.exists() else RANKER_FILE, max_length=args.max_length, cache_size=0)
-    earlier = data.EarlierWeeks(args.realtimeqa, TRAIN_YEARS)
-    groups = data.mined_groups(args.realtimeqa, TRAIN_YEARS, ranker.score, rng, earlier_index=earlier)
+    earlier = data.EarlierWeeks(args.realtimeqa, args.train_ids)
+    groups = data.mined_groups(args.realtimeqa, args.train_ids, ranker.score, rng, earlier_index=earlier)
     groups += data.mined_xquad_groups(args.xquad, "train", ranker.score, rng)
     rng.shuffle(groups)
     with open(args.work / "groups.jsonl", "w", encoding="utf-8") as f:
@@ -293,9 +305,9 @@ def span_data(args) -> tuple[list[dict], list[dict]]:
     of the validation questions (the 2024 weeks, the held-out xquad half)."""
     rng = random.Random(SEED)
     none = dict(n_hard=0, n_repeat=0, n_random=0)
-    train = data.realtimeqa_items(args.realtimeqa, TRAIN_YEARS, None, rng, **none)
+    train = data.realtimeqa_items(args.realtimeqa, args.train_ids, None, rng, **none)
     train += data.xquad_items(args.xquad, "train", None, rng, n_hard=0, n_random=0)
-    val = data.realtimeqa_items(args.realtimeqa, VAL_YEARS, None, rng, **none)
+    val = data.realtimeqa_items(args.realtimeqa, args.val_ids, None, rng, **none)
     val += data.xquad_items(args.xquad, "heldout", None, rng, n_hard=0, n_random=0)
     return data.span_examples(train), data.span_examples(val)
 
@@ -470,7 +482,12 @@ def main() -> None:
         "--context", choices=["always", "anaphora", "after"], default="anaphora",
         help="give each sentence the one before it always, or only when it refers back",
     )
+    parser.add_argument(
+        "--val-every", type=int, metavar="N",
+        help="validate on every Nth week of 2024 only and train on the others too (default: all of 2024 validates)",
+    )
     args = parser.parse_args()
+    args.train_ids, args.val_ids = split_weeks(args.realtimeqa, args.val_every)
     args.work.mkdir(parents=True, exist_ok=True)
     data.CONTEXT = args.context
     if args.stage != "all":
