@@ -129,16 +129,19 @@ class Assistant:
     ) -> Answer:
         """Answer from the articles. ``on_token`` receives streamed text (LLM backends).
         ``rerank``: rescore the retrieved passages with the answer model (default: the
-        retriever's setting, else the shipped one: off)."""
+        retriever's setting, else the shipped choice for the model's answers: on)."""
         if not question or not question.strip():
             raise AnswerError("the question is empty")
         query = condense(question.strip(), history)
         filters = filters or Filters()
+        answerer = self.answerer_in_use()
+        # the shipped choice was measured for the model's own answers only
+        by_model = answerer is self.extractive and self.extractive.answer_model
         passages = self.retriever.search(
-            query, k=PASSAGES, per_article=PER_ARTICLE, rerank=rerank, article_ids=self._new_ids(filters),
-            **filters.as_kwargs(),
+            query, k=PASSAGES, per_article=PER_ARTICLE, rerank=self.retriever.reranks(rerank, answering=by_model),
+            article_ids=self._new_ids(filters), **filters.as_kwargs(),
         )
-        answer = self.answerer_in_use().answer(question, query, passages, history, on_token)
+        answer = answerer.answer(question, query, passages, history, on_token)
         return self.with_stories(self.verified(answer), passages)
 
     def answerer_in_use(self) -> Answerer:

@@ -433,7 +433,7 @@ def status_command(as_json=False, settings=None):
 @click.argument("query", required=False)
 @click.option("-k", "k", default=5, show_default=True, type=click.IntRange(1, 100), help="Passages to return.")
 @filter_options
-@click.option("--rerank/--no-rerank", default=None, help="Rescore the top passages with the answer model [default: as shipped].")
+@click.option("--rerank/--no-rerank", default=None, help="Rescore the top passages with the answer model [default: as shipped: off for search].")
 @click.option("--stories/--no-stories", default=None, help='One result per story, with "and N more outlets" [default: on, off with --batch].')
 @click.option("--batch", type=click.File("rb"), help='JSONL of {"id", "question"[, "as_of"]}; one JSON line out per query.')
 @click.option("--json", "as_json", is_flag=True, help='Print {"query", "passages": [...]}.')
@@ -522,7 +522,7 @@ def run_batch(retriever, handle, filters) -> int:
 @cli.command("ask")
 @click.argument("question")
 @filter_options
-@click.option("--rerank/--no-rerank", default=None, help="Rescore the retrieved passages with the answer model [default: as shipped].")
+@click.option("--rerank/--no-rerank", default=None, help="Rescore the retrieved passages with the answer model [default: as shipped: on for the model's answers].")
 @click.option("--new", "new", is_flag=True, help="Only articles that arrived since you last ran `qa new`.")
 @click.option("--new-since", "new_since", metavar="DAY", help="Only articles that arrived since DAY (YYYY-MM-DD).")
 @click.option("--llm", "llm", envvar="QA_LLM", help="URL of an OpenAI-compatible server, ollama:MODEL or gguf:PATH.")

@@ -183,6 +183,9 @@ class AnswerRanker:
             # "always", or only when the sentence refers back ("anaphora")
             self.context = str(self.spec.get("context", "anaphora"))
             self.rerank_by_default = bool(self.spec.get("rerank_by_default", False))
+            # Answers may rerank where search does not: search is chosen on finding the
+            # right article, answers on the gold answer leading (not the same thing).
+            self.rerank_answers_by_default = bool(self.spec.get("rerank_answers_by_default", self.rerank_by_default))
         except (KeyError, TypeError, ValueError) as exc:
             raise RankerError(f"the answer model's weights are malformed: {exc}") from None
 

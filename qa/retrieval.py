@@ -206,13 +206,13 @@ class Retriever:
         head = self._passages(fused, max(RERANK_HEAD, k), max(cap, 2), fresh)
         return capped(self.ranker.rerank(query, head), k, cap)
 
-    def reranks(self, rerank: bool | None = None) -> bool:
+    def reranks(self, rerank: bool | None = None, answering: bool = False) -> bool:
         """Whether a search reranks: the call's choice, else the retriever's, else the
-        shipped model's."""
+        shipped model's (``answering``: its choice for the passages an answer reads)."""
         for choice in (rerank, self.rerank):
             if choice is not None:
                 return bool(choice)
-        return self.ranker.rerank_by_default
+        return self.ranker.rerank_answers_by_default if answering else self.ranker.rerank_by_default
 
     def _background(self) -> ThreadPoolExecutor:
         if self._pool is None:

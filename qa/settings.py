@@ -27,5 +27,5 @@ class Settings(FileSettings):
         description="Where Ollama listens.",
     )
     rerank: bool | None = Field(
-        default=None, description="Rescore passages with the answer model [default: as shipped, off]."
+        default=None, description="Rescore passages with the answer model [default: as shipped: on for the model's answers, off for search]."
     )

@@ -8,7 +8,7 @@ import json
 import pytest
 
 from index import Index
-from qa.assistant import Assistant, AnswerError, condense
+from qa.assistant import PASSAGES, PER_ARTICLE, Assistant, AnswerError, condense
 from qa.llm import LLMError, make_llm
 from qa.retrieval import Retriever
 from tests import fake_openai
@@ -267,3 +267,19 @@ def test_rerank_can_be_switched_per_call_and_from_the_cli(assistant, embedded_se
         assert [p["chunk_id"] for p in json.loads(out.stdout)["passages"]] == [p.chunk_id for p in expected]
     answer = json.loads(run_qa(["ask", "--json", "--no-rerank", query], embedded_settings).stdout)
     assert "short" in answer and answer["answered"]
+
+
+def test_answers_read_reranked_passages_by_default_and_search_does_not(assistant):
+    # chosen on what each serves: an answer on the gold answer leading, search on finding
+    # the article (answer-ranker.json records both choices and their validation numbers)
+    retriever = assistant.retriever
+    query = "What does Japan expect from Sochi?"
+    assert retriever.reranks(answering=True) and not retriever.reranks()
+    reranked = retriever.search(query, k=PASSAGES, per_article=PER_ARTICLE, rerank=True)
+    fused = retriever.search(query, k=PASSAGES, per_article=PER_ARTICLE, rerank=False)
+    assert [p.chunk_id for p in reranked] != [p.chunk_id for p in fused]  # else this proves nothing
+    assert [p.chunk_id for p in assistant.ask(query).passages] == [p.chunk_id for p in reranked]
+    assert [p.chunk_id for p in assistant.ask(query, rerank=False).passages] == [p.chunk_id for p in fused]
+    # the hand-set answerer keeps the fused order it was measured with
+    plain = Assistant(retriever, answer_model=False)
+    assert [p.chunk_id for p in plain.ask(query).passages] == [p.chunk_id for p in fused]

@@ -105,7 +105,7 @@ def main() -> None:
     retriever = Retriever(idx, rerank=True, ranker=AnswerRanker(model=model, spec=spec))
     retriever.warm_up()
     plain = Retriever(idx, rerank=False, ranker=retriever.ranker)
-    shipped = "reranked" if retriever.ranker.rerank_by_default else "no rerank"
+    shipped = "reranked" if retriever.ranker.rerank_answers_by_default else "no rerank"
     rows = []
     variants = [
         ("answer model, reranked", Assistant(retriever)),

@@ -155,6 +155,23 @@ def sentence_rows(records, passage_spec, features=SENTENCE_FEATURES):
     return out
 
 
+def rerank_answers_choice(val: list[dict], passage_spec: dict, weights, bias, bar: float) -> dict:
+    """Whether answers read the reranked passages: where that puts a gold sentence in more
+    leads of answered questions on the validation sets than the fused order does (search
+    is chosen on article recall; an answer on its lead)."""
+    by_order = {}
+    for label, spec in (("fused", FUSED), ("reranked", passage_spec)):
+        by_order[label] = {
+            name: lead_metrics(sentence_rows([r for r in val if r["source"] == name], spec), weights, bias, bar)
+            for name in sorted({r["source"] for r in val})
+        }
+    leads = {
+        label: sum(round(m["gold_in_lead_answered"] * m["judged"]) for m in per_set.values())
+        for label, per_set in by_order.items()
+    }
+    return {"chosen": leads["reranked"] > leads["fused"], "answered_gold_leads": leads, "by_set": by_order}
+
+
 def lead_metrics(rows, weights, bias, bar=None, objective: str = "f1") -> dict:
     """Gold in the lead (answerable questions with an answer string), and refusal F1 at
     ``bar`` (None: the best bar on these rows by ``objective``: "f1", or "youden" for the
@@ -418,6 +435,8 @@ def main() -> None:
     bar = refusal_bar(val_rows, w, b)
     report["refusal"] = {name: lead_metrics(rows, w, b, bar) for name, rows in val_rows.items()}
     print("refusal at", bar, json.dumps(report["refusal"]), flush=True)
+    report["rerank_answers_by_default"] = rerank_answers_choice(val, best_passage, w, b, bar)
+    print("answers rerank by default:", json.dumps(report["rerank_answers_by_default"]["answered_gold_leads"]), flush=True)
     report["short"] = short_bars(val_rows, w, b)
     print("short answers by bar:", json.dumps(report["short"]), flush=True)
     short_bar = args.short_bar if args.short_bar is not None else pick_short_bar(report["short"])
@@ -430,6 +449,7 @@ def main() -> None:
             "context": context,
             "max_length": args.max_length,
             "rerank_by_default": rerank_by_default,
+            "rerank_answers_by_default": report["rerank_answers_by_default"]["chosen"],
             "passage": best_passage,
             "sentence": linear(feats, [x for f, x in zip(SENTENCE_FEATURES, w) if f in feats], b),
             "sentence_objective": args.objective,
