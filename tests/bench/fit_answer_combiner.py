@@ -344,6 +344,8 @@ def main() -> None:
     parser.add_argument("--short-bar", type=float, help="span confidence above which a short answer shows (default: chosen)")
     parser.add_argument("--offer", nargs="+", choices=SENTENCE_FEATURES, metavar="FEATURE",
                         help=f"sentence features the elimination starts from (default: all of {', '.join(SENTENCE_FEATURES)})")
+    parser.add_argument("--answer-passages", choices=["auto", "fused", "reranked"], default="auto",
+                        help="the passage order the sentence weights are fitted on (auto: as search reranks by default)")
     args = parser.parse_args()
     for path in [*args.train, *args.val]:
         if any(name in path.name for name in ("realtimeqa-dev", "mtrag", "rtqa-dev")):
@@ -399,7 +401,9 @@ def main() -> None:
     rerank_by_default = gain > 0
     report["rerank_by_default"] = {"chosen": rerank_by_default, "recall_gain_r1_plus_r5": round(gain, 4)}
     print("rerank by default:", rerank_by_default, f"(R@1 + R@5 gain on {news_val}: {gain:+.4f})", flush=True)
-    answer_passages = best_passage if rerank_by_default else FUSED
+    # the passages the sentence weights are fitted on: as answers will read them
+    reranked_answers = {"auto": rerank_by_default, "fused": False, "reranked": True}[args.answer_passages]
+    answer_passages = best_passage if reranked_answers else FUSED
 
     # -- sentences ----------------------------------------------------------------------
     train_rows = sentence_rows(train, answer_passages)
