@@ -196,7 +196,7 @@ def stage_train(args) -> None:
 
     from index.embedding import model_path
 
-    torch.manual_seed(SEED)
+    torch.manual_seed(args.seed)
     torch.set_num_threads(args.threads)
     rows = [json.loads(line) for line in open(args.work / "pairs.jsonl", encoding="utf-8")]
     dataset = Dataset.from_dict(
@@ -244,7 +244,7 @@ def stage_train(args) -> None:
         logging_steps=50,
         save_strategy="no",
         eval_strategy="no",
-        seed=SEED,
+        seed=args.seed,
         dataloader_num_workers=0,
         report_to=[],
         use_cpu=True,
@@ -486,6 +486,7 @@ def main() -> None:
         "--val-every", type=int, metavar="N",
         help="validate on every Nth week of 2024 only and train on the others too (default: all of 2024 validates)",
     )
+    parser.add_argument("--seed", type=int, default=SEED, help="stage train: the seed of the head's initialisation and the batches")
     args = parser.parse_args()
     args.train_ids, args.val_ids = split_weeks(args.realtimeqa, args.val_every)
     args.work.mkdir(parents=True, exist_ok=True)
