@@ -155,16 +155,19 @@ def sentence_rows(records, passage_spec, features=SENTENCE_FEATURES):
     return out
 
 
-def rerank_answers_choice(val: list[dict], passage_spec: dict, weights, bias, bar: float) -> dict:
-    """Whether answers read the reranked passages: where that puts a gold sentence in more
-    leads of answered questions on the validation sets than the fused order does (search
-    is chosen on article recall; an answer on its lead)."""
-    by_order = {}
-    for label, spec in (("fused", FUSED), ("reranked", passage_spec)):
-        by_order[label] = {
-            name: lead_metrics(sentence_rows([r for r in val if r["source"] == name], spec), weights, bias, bar)
-            for name in sorted({r["source"] for r in val})
-        }
+def rows_by_set(val: list[dict], passage_spec: dict) -> dict[str, list]:
+    return {name: sentence_rows([r for r in val if r["source"] == name], passage_spec) for name in sorted({r["source"] for r in val})}
+
+
+def rerank_answers_choice(fused_rows: dict, reranked_rows: dict, weights, bias, bar: float) -> dict:
+    """Whether answers read the reranked passages (the rows of ``rows_by_set`` in each
+    order): where that puts a gold sentence in more leads of answered questions on the
+    validation sets than the fused order does (search is chosen on article recall; an
+    answer on its lead)."""
+    by_order = {
+        label: {name: lead_metrics(rows, weights, bias, bar) for name, rows in by_set.items()}
+        for label, by_set in (("fused", fused_rows), ("reranked", reranked_rows))
+    }
     leads = {
         label: sum(round(m["gold_in_lead_answered"] * m["judged"]) for m in per_set.values())
         for label, per_set in by_order.items()
@@ -407,7 +410,7 @@ def main() -> None:
 
     # -- sentences ----------------------------------------------------------------------
     train_rows = sentence_rows(train, answer_passages)
-    val_rows = {name: sentence_rows([r for r in val if r["source"] == name], answer_passages) for name in val_sets}
+    val_rows = rows_by_set(val, answer_passages)
     context = args.context
     offered = args.offer or SENTENCE_FEATURES
     start = [f for f in SENTENCE_FEATURES if f in offered and not (context == "always" and f == "ce_context")]
@@ -439,7 +442,9 @@ def main() -> None:
     bar = refusal_bar(val_rows, w, b)
     report["refusal"] = {name: lead_metrics(rows, w, b, bar) for name, rows in val_rows.items()}
     print("refusal at", bar, json.dumps(report["refusal"]), flush=True)
-    report["rerank_answers_by_default"] = rerank_answers_choice(val, best_passage, w, b, bar)
+    other_rows = rows_by_set(val, FUSED if reranked_answers else best_passage)  # the order not fitted on
+    fused_rows, reranked_rows = (other_rows, val_rows) if reranked_answers else (val_rows, other_rows)
+    report["rerank_answers_by_default"] = rerank_answers_choice(fused_rows, reranked_rows, w, b, bar)
     print("answers rerank by default:", json.dumps(report["rerank_answers_by_default"]["answered_gold_leads"]), flush=True)
     report["short"] = short_bars(val_rows, w, b)
     print("short answers by bar:", json.dumps(report["short"]), flush=True)

@@ -36,6 +36,12 @@ def write_sample(source: Path, out: Path, questions: list[dict], weeks: set[str]
     return f"{out.name}: {len(weeks)} weeks, {len(chosen)} questions, {articles} articles"
 
 
+def every_nth_week(questions: list[dict], year: str, n: int) -> set[str]:
+    """Every ``n``th quiz week (the id's YYYYMMDD) of ``year``, from its first: the sample's
+    weeks, and what train_answer_model.py --val-every validates on."""
+    return set(sorted({q["id"][:8] for q in questions if q["id"].startswith(year)})[::n])
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("eval_set", type=Path, help="../shared/eval/realtimeqa-2023-24")
@@ -45,11 +51,9 @@ def main() -> None:
     args = parser.parse_args()
     with open(args.eval_set / "questions.jsonl", encoding="utf-8") as f:
         questions = [json.loads(line) for line in f if line.strip()]
-    weeks = sorted({q["id"][:8] for q in questions})
-    train = {w for w in weeks if w.startswith("2023")}
-    val = {w for w in weeks if w.startswith("2024")}
-    print(write_sample(args.eval_set, args.out / "rtqa23-train", questions, set(sorted(train)[:: args.train_every])))
-    print(write_sample(args.eval_set, args.out / "rtqa24-val", questions, set(sorted(val)[:: args.val_every])))
+    train, val = every_nth_week(questions, "2023", args.train_every), every_nth_week(questions, "2024", args.val_every)
+    print(write_sample(args.eval_set, args.out / "rtqa23-train", questions, train))
+    print(write_sample(args.eval_set, args.out / "rtqa24-val", questions, val))
 
 
 if __name__ == "__main__":

@@ -41,6 +41,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import answer_data as data  # noqa: E402
+from make_week_samples import every_nth_week  # noqa: E402
 
 TRAIN_YEARS = ("2023",)
 VAL_YEARS = ("2024",)
@@ -53,9 +54,10 @@ def split_weeks(folder: Path, val_every: int | None) -> tuple[tuple[str, ...], t
     N picks them) and the other weeks of 2024 join the training."""
     if not val_every:
         return TRAIN_YEARS, VAL_YEARS
-    weeks = sorted({data.week_of(q) for q in data.load_jsonl(folder / "questions.jsonl") if q["id"].startswith(VAL_YEARS)})
-    val = tuple(weeks[::val_every])
-    return TRAIN_YEARS + tuple(w for w in weeks if w not in val), val
+    questions = data.load_jsonl(folder / "questions.jsonl")
+    val = every_nth_week(questions, VAL_YEARS[0], val_every)
+    rest = every_nth_week(questions, VAL_YEARS[0], 1) - val
+    return TRAIN_YEARS + tuple(sorted(rest)), tuple(sorted(val))
 
 
 def stage_pairs(args) -> None:
