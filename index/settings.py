@@ -15,7 +15,7 @@ import tomllib
 from pathlib import Path
 
 from platformdirs import user_cache_dir, user_config_dir, user_data_dir
-from pydantic import AliasChoices, Field, field_validator
+from pydantic import AliasChoices, Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from .errors import QAError
@@ -62,7 +62,18 @@ class ConfigFile(PydanticBaseSettingsSource):
 
 
 class FileSettings(BaseSettings):
-    """Flags (init arguments) > environment > settings file > defaults."""
+    """Flags (init arguments) > environment > settings file > defaults. A bad value, from
+    any of them, is a ``ConfigError`` naming the key (every settings class, wherever it is
+    read: not only the ones the CLI builds first)."""
+
+    def __init__(self, **values):
+        try:
+            super().__init__(**values)
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            key = ".".join(map(str, first["loc"]))
+            where = " (in the settings file: qa config set or unset it)" if key in read_config() and key not in values else ""
+            raise ConfigError(f"{key}: {first['msg']}{where}") from None
 
     @classmethod
     def settings_customise_sources(cls, settings_cls, init_settings, env_settings, dotenv_settings, file_secret_settings):

@@ -53,11 +53,7 @@ def filter_options(func):
 
 
 def make_settings(**overrides):
-    from pydantic import ValidationError
-
-    from index.settings import Settings
-
-    from index.settings import ConfigError, read_config
+    from index.settings import ConfigError, Settings
 
     values = {k: v for k, v in overrides.items() if v not in (None, "")}
     # A bad setting (flag, environment or file) is one line, as every error: not click's
@@ -66,11 +62,6 @@ def make_settings(**overrides):
         return Settings(**values)
     except ConfigError as exc:
         fail(str(exc), ConfigError.exit_code)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        key = ".".join(map(str, first["loc"]))
-        where = " (in the settings file: qa config set or unset it)" if key in read_config() and key not in values else ""
-        fail(f"{key}: {first['msg']}{where}", ConfigError.exit_code)
 
 
 _read_only_ran = False

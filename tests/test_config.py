@@ -92,6 +92,16 @@ def test_a_broken_settings_file_is_one_line(settings, config):
 
 
 @pytest.mark.skipif(not Path("/proc/self").is_dir(), reason="needs a folder no file can be made in: Linux's /proc")
+def test_a_bad_answering_setting_is_one_line_too(settings, config):
+    # read where answering starts, not where the CLI reads the index's settings: was
+    # "unexpected ValidationError ... a bug in qa", exit 70
+    for env, key in (({"QA_RERANK": "maybe"}, "rerank"), ({"QA_LLM_CONTEXT": "lots"}, "llm_context")):
+        result = qa(["ask", "What does Japan expect from Sochi?"], settings, config, **env)
+        lines = result.stderr.strip().splitlines()
+        assert result.returncode == 2, result.stderr
+        assert len(lines) == 1 and lines[0].startswith(f"qa: error: {key}: "), lines
+
+
 def test_a_settings_file_that_cannot_be_written_is_one_line(settings):
     """Read as empty (it does not exist), then the write fails: was "unexpected
     FileNotFoundError ... a bug in qa", exit 70."""
