@@ -62,10 +62,14 @@ def onnx_session(path: Path, what: str):
 
 
 class CrossEncoderOnnx:
-    """Scores (question, text) pairs with an exported cross-encoder: one logit a pair."""
+    """Scores (question, text) pairs with an exported cross-encoder: one logit a pair. Given
+    several files (the same model trained twice, batches in another order), a pair's score
+    is the mean of their logits: one run's reading moves with the order it saw the data
+    in, and the mean moves less."""
 
-    def __init__(self, path: Path = RANKER_FILE, max_length: int = MAX_LENGTH, cache_size: int = 4096):
-        self.path = Path(path)
+    def __init__(self, path: Path | list[Path] = RANKER_FILE, max_length: int = MAX_LENGTH, cache_size: int = 4096):
+        self.paths = [Path(p) for p in path] if isinstance(path, (list, tuple)) else [Path(path)]
+        self.path = self.paths[0]
         self.max_length = max_length
         # Retrieval and the answer score the same sentences of one question: score once.
         self._cache: OrderedDict[tuple[str, str], float] = OrderedDict()
@@ -76,11 +80,11 @@ class CrossEncoderOnnx:
         return pair_tokenizer(self.max_length, "longest_first")
 
     @cached_property
-    def session(self):
-        return onnx_session(self.path, "answer model")
+    def sessions(self) -> list:
+        return [onnx_session(p, "answer model") for p in self.paths]
 
     def load(self) -> "CrossEncoderOnnx":
-        self.tokenizer, self.session
+        self.tokenizer, self.sessions
         return self
 
     def score(self, pairs: list[tuple[str, str]]) -> np.ndarray:
@@ -104,7 +108,7 @@ class CrossEncoderOnnx:
         return out
 
     def _run(self, pairs: list[tuple[str, str]]) -> np.ndarray:
-        tokenizer, session = self.tokenizer, self.session
+        tokenizer, sessions = self.tokenizer, self.sessions
         encodings = tokenizer.encode_batch(pairs)
         order = sorted(range(len(pairs)), key=lambda i: len(encodings[i].ids))
         batches = [order[i : i + BATCH] for i in range(0, len(order), BATCH)]
@@ -120,8 +124,9 @@ class CrossEncoderOnnx:
                 ids[row, : len(e.ids)] = e.ids
                 types[row, : len(e.ids)] = e.type_ids
                 mask[row, : len(e.ids)] = 1
-            logits = session.run(None, {"input_ids": ids, "attention_mask": mask, "token_type_ids": types})[0]
-            return logits.reshape(len(batch), -1)[:, 0]
+            feed = {"input_ids": ids, "attention_mask": mask, "token_type_ids": types}
+            logits = [session.run(None, feed)[0].reshape(len(batch), -1)[:, 0] for session in sessions]
+            return np.mean(logits, axis=0)
 
         workers = min(os.cpu_count() or 1, len(batches))
         if workers <= 1:
@@ -139,6 +144,15 @@ def load_combiner(path: Path = MODELS / "answer-ranker.json") -> dict:
         return json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
         raise RankerError(f"the answer model's weights cannot be read: {path}: {exc}") from None
+
+
+def model_files(spec: dict) -> list[Path]:
+    """The cross-encoder files the weights were fitted on ("models": their mean), all in
+    qa/models/."""
+    names = spec.get("models") or [spec.get("model", RANKER_FILE.name)]
+    if not isinstance(names, list) or not all(isinstance(n, str) and n == Path(n).name for n in names):
+        raise ValueError(f"models must be file names in {MODELS}, not {names!r}")
+    return [MODELS / n for n in names]
 
 
 def sigmoid(x):
@@ -173,8 +187,10 @@ class AnswerRanker:
 
     def __init__(self, model=None, spec: dict | None = None):
         self.spec = spec if spec is not None else load_combiner()
-        self.model = model if model is not None else CrossEncoderOnnx(max_length=int(self.spec.get("max_length", MAX_LENGTH)))
         try:
+            if model is None:
+                model = CrossEncoderOnnx(model_files(self.spec), max_length=int(self.spec.get("max_length", MAX_LENGTH)))
+            self.model = model
             self.sentence = Linear(self.spec["sentence"])
             self.passage = Linear(self.spec["passage"])
             self.refuse_below = float(self.spec["refuse_below"])

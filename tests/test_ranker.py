@@ -8,7 +8,18 @@ import sys
 
 import pytest
 
-from qa.ranker import RANKER_FILE, SPAN_FILE, AnswerRanker, CrossEncoderOnnx, RankerError, SpanReader, load_combiner
+import numpy as np
+
+from qa.ranker import (
+    RANKER_FILE,
+    SPAN_FILE,
+    AnswerRanker,
+    CrossEncoderOnnx,
+    RankerError,
+    SpanReader,
+    load_combiner,
+    model_files,
+)
 
 # Sentences written for this test (not from any eval set).
 HAMLIN = "Damar Hamlin, a safety for the Buffalo Bills, walked out of the hospital in Cincinnati on Monday."
@@ -16,13 +27,13 @@ WEATHER = "The weather in Cincinnati was cold and grey on Monday, with light sno
 
 
 def test_shipped_files_are_small_enough_to_ship():
-    for path in (RANKER_FILE, SPAN_FILE):
+    for path in (*model_files(load_combiner()), SPAN_FILE):
         assert path.is_file(), f"{path} is missing"
         assert path.stat().st_size <= 25 * 2**20
 
 
 def test_ranks_the_answer_above_a_sentence_on_the_same_topic():
-    model = CrossEncoderOnnx()
+    model = AnswerRanker().model  # as shipped: every member of the ensemble
     question = "Which team does Damar Hamlin play for?"
     answer, other = model.score([(question, HAMLIN), (question, WEATHER)])
     assert answer > other + 2  # logits: a clear margin, not a coin toss
@@ -34,9 +45,17 @@ def test_a_sentence_scores_the_same_whatever_is_scored_beside_it():
     # The same question over two piles must rank a sentence they share the same way.
     question = "Which team does Damar Hamlin play for?"
     long = " ".join([WEATHER] * 4)
-    alone = CrossEncoderOnnx(cache_size=0).score([(question, HAMLIN)])[0]
-    beside = CrossEncoderOnnx(cache_size=0).score([(question, long), (question, WEATHER), (question, HAMLIN)])[2]
+    shipped = model_files(load_combiner())
+    alone = CrossEncoderOnnx(shipped, cache_size=0).score([(question, HAMLIN)])[0]
+    beside = CrossEncoderOnnx(shipped, cache_size=0).score([(question, long), (question, WEATHER), (question, HAMLIN)])[2]
     assert alone == beside
+
+
+def test_an_ensemble_scores_the_mean_of_its_members_logits():
+    members = model_files(load_combiner())
+    pairs = [("Which team does Damar Hamlin play for?", HAMLIN), ("Which team does Damar Hamlin play for?", WEATHER)]
+    each = [CrossEncoderOnnx(path, cache_size=0).score(pairs) for path in members]
+    assert np.allclose(CrossEncoderOnnx(members, cache_size=0).score(pairs), np.mean(each, axis=0), atol=1e-5)
 
 
 def test_reads_the_short_answer_verbatim_out_of_the_sentence():
@@ -56,7 +75,12 @@ def test_weights_load_and_name_known_features():
     ranker = AnswerRanker()
     assert 0 < ranker.refuse_below < 1
     assert "ce" in ranker.sentence.features and "ce_best" in ranker.passage.features
-    assert load_combiner()["model"] == RANKER_FILE.name
+    assert model_files(load_combiner())[0] == RANKER_FILE
+
+
+def test_weights_naming_a_model_outside_the_models_folder_are_refused():
+    with pytest.raises(RankerError, match="malformed"):
+        AnswerRanker(spec={**load_combiner(), "models": ["../../answer-ranker.onnx"]})
 
 
 def test_a_damaged_model_file_is_a_clear_error(tmp_path):

@@ -82,7 +82,7 @@ def main() -> None:
     parser.add_argument("--data-dir", type=Path, required=True)
     parser.add_argument("--collection", required=True)
     parser.add_argument("--out", type=Path, required=True)
-    parser.add_argument("--model", type=Path, default=RANKER_FILE)
+    parser.add_argument("--model", type=Path, nargs="+", default=[RANKER_FILE], help="several: the mean of their logits (an ensemble)")
     parser.add_argument("--max-length", type=int, default=MAX_LENGTH, help="word pieces the model reads, as it was trained")
     parser.add_argument("--earlier-days", type=int, default=0)
     parser.add_argument("--xquad-split", choices=["train", "heldout"])

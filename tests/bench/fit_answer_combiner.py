@@ -340,6 +340,10 @@ def main() -> None:
     parser.add_argument("--train", type=Path, nargs="+", required=True)
     parser.add_argument("--val", type=Path, nargs="+", required=True)
     parser.add_argument("--write", action="store_true", help="write qa/models/answer-ranker.json")
+    parser.add_argument(
+        "--models", nargs="+", default=["answer-ranker.onnx"], metavar="NAME",
+        help="the files in qa/models/ the dumps were scored with (several: their mean, an ensemble)",
+    )
     parser.add_argument("--context", choices=["always", "anaphora"], default="always", help="as the model was trained")
     parser.add_argument("--max-length", type=int, default=192, help="word pieces the model reads, as it was trained")
     parser.add_argument("--objective", choices=["pointwise", "listwise"], default="pointwise",
@@ -454,7 +458,8 @@ def main() -> None:
     if args.write:
         spec = {
             "version": 1,
-            "model": "answer-ranker.onnx",
+            "model": args.models[0],
+            "models": args.models,
             "context": context,
             "max_length": args.max_length,
             "rerank_by_default": rerank_by_default,

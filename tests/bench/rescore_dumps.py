@@ -50,7 +50,7 @@ def needed(record: dict) -> set[str]:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("dumps", type=Path, nargs="+")
-    parser.add_argument("--model", type=Path, required=True)
+    parser.add_argument("--model", type=Path, nargs="+", required=True, help="several: the mean of their logits (an ensemble)")
     parser.add_argument("--out", type=Path, required=True, help="folder for the rescored dumps (same names)")
     parser.add_argument("--max-length", type=int, default=MAX_LENGTH)
     parser.add_argument("--context", choices=["always", "anaphora"], default="anaphora", help="as the model was trained")

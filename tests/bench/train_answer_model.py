@@ -247,6 +247,7 @@ def stage_train(args) -> None:
         save_strategy="no",
         eval_strategy="no",
         seed=args.seed,
+        data_seed=args.data_seed,
         dataloader_num_workers=0,
         report_to=[],
         use_cpu=True,
@@ -295,7 +296,7 @@ def stage_export(args) -> None:
     print("export (P@1, MRR, ms per pair):", json.dumps(report), flush=True)
     (args.work / "export.json").write_text(json.dumps(report, indent=1))
     if not args.no_install:
-        target = ROOT / "qa" / "models" / "answer-ranker.onnx"
+        target = ROOT / "qa" / "models" / args.install_name
         target.parent.mkdir(exist_ok=True)
         shutil.copyfile(int8, target)
         print(f"installed {target} ({target.stat().st_size / 2**20:.1f} MB)")
@@ -481,6 +482,10 @@ def main() -> None:
     parser.add_argument("--model-cache", type=Path, default=Path(os.environ.get("QA_MODEL_CACHE_DIR", ROOT / ".cache")))
     parser.add_argument("--no-install", action="store_true", help="do not copy the model into qa/models/")
     parser.add_argument(
+        "--install-name", default="answer-ranker.onnx",
+        help="stage export: the file name in qa/models/ (answer-ranker-b.onnx: the ensemble's second member)",
+    )
+    parser.add_argument(
         "--context", choices=["always", "anaphora", "after"], default="anaphora",
         help="give each sentence the one before it always, or only when it refers back",
     )
@@ -489,6 +494,10 @@ def main() -> None:
         help="validate on every Nth week of 2024 only and train on the others too (default: all of 2024 validates)",
     )
     parser.add_argument("--seed", type=int, default=SEED, help="stage train: the seed of the head's initialisation and the batches")
+    parser.add_argument(
+        "--data-seed", type=int, default=None,
+        help="stage train: another order of the batches, the head initialised as by --seed (models that can be averaged)",
+    )
     args = parser.parse_args()
     args.train_ids, args.val_ids = split_weeks(args.realtimeqa, args.val_every)
     args.work.mkdir(parents=True, exist_ok=True)
