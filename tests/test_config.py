@@ -91,7 +91,6 @@ def test_a_broken_settings_file_is_one_line(settings, config):
     assert result.returncode == 2 and "chunk_tokens" in result.stderr and "settings file" in result.stderr
 
 
-@pytest.mark.skipif(not Path("/proc/self").is_dir(), reason="needs a folder no file can be made in: Linux's /proc")
 def test_a_bad_answering_setting_is_one_line_too(settings, config):
     # read where answering starts, not where the CLI reads the index's settings: was
     # "unexpected ValidationError ... a bug in qa", exit 70
@@ -102,6 +101,7 @@ def test_a_bad_answering_setting_is_one_line_too(settings, config):
         assert len(lines) == 1 and lines[0].startswith(f"qa: error: {key}: "), lines
 
 
+@pytest.mark.skipif(not Path("/proc/self").is_dir(), reason="needs a folder no file can be made in: Linux's /proc")
 def test_a_settings_file_that_cannot_be_written_is_one_line(settings):
     """Read as empty (it does not exist), then the write fails: was "unexpected
     FileNotFoundError ... a bug in qa", exit 70."""
