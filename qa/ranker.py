@@ -69,7 +69,6 @@ class CrossEncoderOnnx:
 
     def __init__(self, path: Path | list[Path] = RANKER_FILE, max_length: int = MAX_LENGTH, cache_size: int = 4096):
         self.paths = [Path(p) for p in path] if isinstance(path, (list, tuple)) else [Path(path)]
-        self.path = self.paths[0]
         self.max_length = max_length
         # Retrieval and the answer score the same sentences of one question: score once.
         self._cache: OrderedDict[tuple[str, str], float] = OrderedDict()

@@ -458,7 +458,6 @@ def main() -> None:
     if args.write:
         spec = {
             "version": 1,
-            "model": args.models[0],
             "models": args.models,
             "context": context,
             "max_length": args.max_length,
