@@ -300,12 +300,16 @@ class AnswerRanker:
         return chosen
 
     def sentence_columns(
-        self, query: str, cands: list, cheap: np.ndarray, dense=None, all_features: bool = False
+        self, question: str, query: str, cands: list, cheap: np.ndarray, dense=None, all_features: bool = False
     ) -> dict[str, np.ndarray]:
         from .extractive import CHEAP_FEATURES
 
         cols = {name: cheap[:, i] for i, name in enumerate(CHEAP_FEATURES)}
         cols["ce"] = self.model.score([(query, self.text_of(c)) for c in cands])
+        if "span" in self.sentence.features or all_features:
+            # the short-answer reader's view: a sentence holding something shaped like
+            # the answer asked for (a name, a number...) reads as one
+            cols["span"] = np.array([self.span_reader.best_logit(question, c.text) for c in cands])
         if self.context == "always":
             cols["ce_context"] = cols["ce"]
         elif "ce_context" in self.sentence.features or all_features:
@@ -329,7 +333,7 @@ class AnswerRanker:
         chosen = self.shortlist(hand_score(cheap, weights), cands, len(passages))
         short = [cands[i] for i in chosen]
         dense = dense_fn(short) if dense_fn is not None and (self.uses_dense or columns_out is not None) else None
-        cols = self.sentence_columns(query, short, cheap[chosen], dense, all_features=columns_out is not None)
+        cols = self.sentence_columns(question, query, short, cheap[chosen], dense, all_features=columns_out is not None)
         if columns_out is not None:  # for fitting the weights (tests/bench)
             columns_out.update(cols, _cands=short)
         if self.sentence.features and all(f in cols for f in self.sentence.features):
@@ -347,6 +351,7 @@ class AnswerRanker:
 
 SPAN_FILE = MODELS / "answer-span.onnx"
 SPAN_TOKENS = 12  # longest short answer, in word pieces
+NO_SPAN = -20.0  # best_logit where the reader cannot read the sentence
 
 
 class SpanReader:
@@ -385,6 +390,16 @@ class SpanReader:
         if not positions:
             return None
         return e, positions, start[0][positions], end[0][positions]
+
+    def best_logit(self, question: str, text: str) -> float:
+        """How strongly the reader sees an answer anywhere in ``text``: its best span's
+        start plus end logit (not normalized within the sentence, so sentences compare)."""
+        got = self.logits(question, text)
+        if got is None:
+            return NO_SPAN
+        _, at, start, end = got
+        start, end = start.astype(np.float64), end.astype(np.float64)
+        return max(float(np.max(start[: len(at) - k] + end[k:])) for k in range(min(SPAN_TOKENS, len(at))))
 
     def read(self, question: str, text: str) -> tuple[str, float]:
         """The best span of ``text`` (whole words, verbatim) and its probability."""

@@ -14,6 +14,7 @@ from qa.ranker import (
     RANKER_FILE,
     SPAN_FILE,
     AnswerRanker,
+    NO_SPAN,
     CrossEncoderOnnx,
     RankerError,
     SpanReader,
@@ -76,6 +77,19 @@ def test_weights_load_and_name_known_features():
     assert 0 < ranker.refuse_below < 1
     assert "ce" in ranker.sentence.features and "ce_best" in ranker.passage.features
     assert model_files(load_combiner())[0] == RANKER_FILE
+
+
+def test_weights_may_weigh_the_span_readers_view_of_each_sentence():
+    from qa.extractive import CHEAP_FEATURES, Candidate
+
+    question = "Which team does Damar Hamlin play for?"
+    spec = {**load_combiner(), "sentence": {"features": ["ce", "span"], "weights": [0.0, 1.0], "bias": 0.0}}
+    ranker = AnswerRanker(spec=spec)
+    cands = [Candidate(0, 0, len(t), t) for t in (WEATHER, HAMLIN)]
+    cols = ranker.sentence_columns(question, question, cands, np.zeros((2, len(CHEAP_FEATURES))))
+    assert cols["span"][1] > cols["span"][0] + 2  # the sentence that holds a team's name
+    assert int(np.argmax(ranker.probability(cols))) == 1
+    assert SpanReader().best_logit(question + " really" * 400, HAMLIN) == NO_SPAN
 
 
 def test_weights_naming_a_model_outside_the_models_folder_are_refused():

@@ -20,6 +20,7 @@ Features are kept only where the validation dumps show they add (--drop lists ab
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import sys
 from pathlib import Path
@@ -32,11 +33,22 @@ sys.path.insert(0, str(ROOT))
 from qa.answer_eval import contains  # noqa: E402
 from qa.assistant import PASSAGES, PER_ARTICLE  # noqa: E402
 from qa.extractive import CHEAP_FEATURES, ScoreWeights, with_context  # noqa: E402
-from qa.ranker import MODELS, AnswerRanker  # noqa: E402
+from qa.ranker import MODELS, AnswerRanker, SpanReader  # noqa: E402
 from qa.retrieval import Passage, capped  # noqa: E402
 
 PASSAGE_FEATURES = ["ce_best", "fused", "fused_rank"]
-SENTENCE_FEATURES = ["ce", "ce_context", "dense", *CHEAP_FEATURES]
+SENTENCE_FEATURES = ["ce", "ce_context", "dense", *CHEAP_FEATURES, "span"]
+
+
+class CachedReader(SpanReader):
+    """The span reader, each (question, sentence) read once across the fit's many passes."""
+
+    @functools.lru_cache(maxsize=None)
+    def best_logit(self, question: str, text: str) -> float:
+        return super().best_logit(question, text)
+
+
+READER = CachedReader()
 
 
 class Lookup:
@@ -137,6 +149,7 @@ def sentence_rows(records, passage_spec, features=SENTENCE_FEATURES):
             out.append(None)
             continue
         ranker = AnswerRanker(model=Lookup(r["ce"]), spec=spec_for(passage_spec))
+        ranker.span_reader = READER
         top = capped(ranker.rerank(r["query"], head, r["carried"]), PASSAGES, PER_ARTICLE)
         cols: dict = {}
         dense = r["dense"]
@@ -339,7 +352,8 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--train", type=Path, nargs="+", required=True)
     parser.add_argument("--val", type=Path, nargs="+", required=True)
-    parser.add_argument("--write", action="store_true", help="write qa/models/answer-ranker.json")
+    parser.add_argument("--write", action="store_true", help="write the weights (to --out)")
+    parser.add_argument("--out", type=Path, default=MODELS / "answer-ranker.json", help="where --write writes [qa/models/answer-ranker.json]")
     parser.add_argument(
         "--models", nargs="+", default=["answer-ranker.onnx"], metavar="NAME",
         help="the files in qa/models/ the dumps were scored with (several: their mean, an ensemble)",
@@ -470,7 +484,7 @@ def main() -> None:
             "short_min_confidence": short_bar,
             "validation": report,
         }
-        (MODELS / "answer-ranker.json").write_text(json.dumps(spec, indent=1) + "\n")
+        args.out.write_text(json.dumps(spec, indent=1) + "\n")
 
 
 if __name__ == "__main__":

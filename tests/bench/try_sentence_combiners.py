@@ -11,6 +11,9 @@ fused passage order, as shipped). Prints a table; writes nothing.
 - boosted: scikit-learn's histogram gradient boosting instead of a logistic regression;
 - span: the short-answer reader's best span in the sentence (start plus end logit, not
   normalized within the sentence), as a feature (the reader runs here: about 2 minutes);
+- opening: the share of the question's content words that the sentence's first four
+  words hold (in news and encyclopaedic prose, mostly its subject): a sentence *about*
+  the question's subject rather than one that names it in passing;
 - age: how much older the sentence's article is than the newest of the question's
   passages (log days over log 366; 0 where a date is unknown, so 0 for xquad). The
   same story retold a year later (last year's award, the previous match) reads as an
@@ -30,7 +33,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import fit_answer_combiner as fit  # noqa: E402
 
 from index.article import date_to_int  # noqa: E402
-from qa.ranker import SPAN_TOKENS, SpanReader  # noqa: E402
+from qa.extractive import WORD, _stem, content_words  # noqa: E402
+from qa.ranker import SpanReader  # noqa: E402
 from qa.retrieval import int_to_day  # noqa: E402
 
 SHIPPED = ["ce", "lexical", "cue", "novelty", "heading", "rank", "anaphor"]
@@ -52,15 +56,6 @@ def relative(X: np.ndarray, names: list[str]) -> list[np.ndarray]:
     return out
 
 
-def best_span_logit(reader, question: str, text: str) -> float:
-    got = reader.logits(question, text)
-    if got is None:
-        return -20.0
-    _, at, start, end = got
-    start, end = start.astype(np.float64), end.astype(np.float64)
-    return max(float(np.max(start[: len(at) - k] + end[k:])) for k in range(min(SPAN_TOKENS, len(at))))
-
-
 def ages(row: dict) -> np.ndarray:
     """Per shortlisted sentence: log(1 + days) / log(366) its article is older than the
     newest of the question's passages; 0 where a date is unknown (so 0 for xquad)."""
@@ -72,6 +67,16 @@ def ages(row: dict) -> np.ndarray:
     ])
 
 
+OPENING_WORDS = 4
+
+
+def opening(question: str, text: str) -> float:
+    """The share of the question's content words among the sentence's first words."""
+    asked = {_stem(w) for w in content_words(question)}
+    first = {_stem(w) for w in content_words(" ".join(WORD.findall(text)[:OPENING_WORDS]))}
+    return len(asked & first) / len(asked) if asked else 0.0
+
+
 def with_extras(rows: list, reader) -> list:
     """The rows with the features the dumps lack, a column each: ``span`` and ``age``."""
     out = []
@@ -80,8 +85,9 @@ def with_extras(rows: list, reader) -> list:
             out.append(None)
             continue
         q = row["record"]["question"]
-        span = np.array([best_span_logit(reader, q, c.text) for c in row["cands"]])
-        out.append({**row, "extra": {"span": span, "age": ages(row)}})
+        span = np.array([reader.best_logit(q, c.text) for c in row["cands"]])
+        first = np.array([opening(q, c.text) for c in row["cands"]])
+        out.append({**row, "extra": {"span": span, "age": ages(row), "opening": first}})
     return out
 
 
@@ -108,10 +114,20 @@ def gold_leads(rows: list, score) -> tuple[int, int]:
     return hits, judged
 
 
+def probe_rank(row, features: list[str], rel: list[str], score) -> str:
+    """Where the combination puts the row's first gold sentence among its shortlist."""
+    if row is None or not row["y"].any():
+        return "-"
+    x = design([row], features, rel)[0]["X"]
+    order = list(np.argsort(-score(x), kind="stable"))
+    return f"{order.index(int(np.argmax(row['y']))) + 1} of {len(order)}"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--train", type=Path, nargs="+", required=True)
     parser.add_argument("--val", type=Path, nargs="+", required=True)
+    parser.add_argument("--probe", type=Path, help="a dump to watch, not to score: where each combination ranks its gold sentence")
     parser.add_argument("--context", choices=["always", "anaphora"], default="anaphora", help="as the model was trained")
     args = parser.parse_args()
     for path in [*args.train, *args.val]:
@@ -124,6 +140,7 @@ def main() -> None:
     val_rows = {n: fit.sentence_rows([r for r in val if r["source"] == n], fit.FUSED) for n in names}
     reader = SpanReader().load()
     train_rows, val_rows = with_extras(train_rows, reader), {n: with_extras(rows, reader) for n, rows in val_rows.items()}
+    probe = with_extras(fit.sentence_rows(fit.load([args.probe]), fit.FUSED), reader) if args.probe else []
     trials = [
         ("shipped features", SHIPPED, [], "logistic"),
         ("ce_max for ce", ["ce_max", *SHIPPED[1:]], [], "logistic"),
@@ -134,14 +151,17 @@ def main() -> None:
         ("+ relative ce, ce_context, lexical, dense", SHIPPED, ["ce", "ce_context", "lexical", "dense"], "logistic"),
         ("+ span", [*SHIPPED, "span"], [], "logistic"),
         ("+ age", [*SHIPPED, "age"], [], "logistic"),
+        ("+ opening", [*SHIPPED, "opening"], [], "logistic"),
+        ("+ span, opening", [*SHIPPED, "span", "opening"], [], "logistic"),
         ("+ age, dense", [*SHIPPED, "age", "dense"], [], "logistic"),
         ("ce, span, cue, novelty, lede, rank (backward elimination's choice with span)",
          ["ce", "span", "cue", "novelty", "lede", "rank"], [], "logistic"),
         ("boosted, shipped features", SHIPPED, [], "boosted"),
         ("boosted, + dense, ce_context, lede, relative", [*SHIPPED, "dense", "ce_context", "lede"], ["ce", "lexical", "dense"], "boosted"),
     ]
-    print("| combination | " + " | ".join(f"{n} gold in lead" for n in names) + " | gold leads, all |")
-    print("|---|" + "---|" * len(names) + "---|")
+    probe_cell = " | probe: gold's rank" if probe else ""
+    print("| combination | " + " | ".join(f"{n} gold in lead" for n in names) + " | gold leads, all" + probe_cell + " |")
+    print("|---|" + "---|" * len(names) + "---|" + ("---|" if probe else ""))
     for label, features, rel, kind in trials:
         rows = design(train_rows, features, rel)
         X = np.concatenate([r["X"] for r in rows if r is not None])
@@ -162,7 +182,8 @@ def main() -> None:
             hits, judged = gold_leads(design(val_rows[n], features, rel), score)
             cells.append(f"{hits / max(judged, 1):.3f}")
             total += hits
-        print(f"| {label} | " + " | ".join(cells) + f" | {total} |", flush=True)
+        watched = " | " + ", ".join(probe_rank(row, features, rel, score) for row in probe) if probe else ""
+        print(f"| {label} | " + " | ".join(cells) + f" | {total}{watched} |", flush=True)
     # the ceiling of any combination: a sentence of the shortlist holds the answer
     cells, total = [], 0
     for n in names:
