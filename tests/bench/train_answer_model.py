@@ -18,6 +18,10 @@ Stages (each reads what the one before wrote into --work):
   mine    (experiment) listwise groups: each positive with the negatives the exported
           model ranks highest among the sentences the answerer would shortlist;
   listwise  (experiment) fine-tune work/model on them, cross-entropy over each group;
+  attitude  pairs for questions about what someone expects, believes, hopes or fears,
+          from the training weeks' articles (attitude_pairs.py);
+  tune    fine-tune a trained ranker (--init) one epoch on them and --replay of its own
+          pairs; then --stage export (session 25: both ensemble files);
   span    a second MiniLM with a span head that reads the short answer out of the lead
           sentence (name, number, date...), trained on where the answer strings stand in
           the positive sentences; int8 ONNX to qa/models/answer-span.onnx.
@@ -46,6 +50,7 @@ from make_week_samples import every_nth_week  # noqa: E402
 TRAIN_YEARS = ("2023",)
 VAL_YEARS = ("2024",)
 SEED = 1234
+ATTITUDE_SEED = 25  # the attitude pairs' choices, and the replayed sample of stage tune
 
 
 def split_weeks(folder: Path, val_every: int | None) -> tuple[tuple[str, ...], tuple[str, ...]]:
@@ -104,6 +109,52 @@ def stage_mine(args) -> None:
         for g in groups:
             f.write(json.dumps(g) + "\n")
     print(f"mined {len(groups)} groups with {ranker.path.name} ({time.time() - started:.0f} s)", flush=True)
+
+
+def stage_attitude(args) -> None:
+    """Pairs for questions about what someone expects, believes, hopes or fears, from the
+    training weeks' articles (attitude_pairs.py says how)."""
+    import attitude_pairs
+
+    pairs, shown = attitude_pairs.attitude_pairs(args.realtimeqa, args.train_ids, random.Random(ATTITUDE_SEED))
+    with open(args.work / "attitude-pairs.jsonl", "w", encoding="utf-8") as out:
+        for pair in pairs:
+            out.write(json.dumps(pair) + "\n")
+    print(f"attitude pairs: {len(shown)} questions, {len(pairs)} pairs, e.g.:", flush=True)
+    for question, answer in random.Random(ATTITUDE_SEED).sample(shown, min(5, len(shown))):
+        print(f"  {question} -> {answer[:100]}", flush=True)
+
+
+def stage_tune(args) -> None:
+    """Fine-tune a trained ranker (--init, a model folder) one epoch on the attitude pairs
+    and as many of its own training pairs (work/pairs.jsonl, replayed so that it keeps
+    what it knew); writes work/model for --stage export."""
+    import torch
+    from datasets import Dataset
+    from sentence_transformers.cross_encoder import CrossEncoder, CrossEncoderTrainer, CrossEncoderTrainingArguments
+    from sentence_transformers.cross_encoder.losses import BinaryCrossEntropyLoss
+
+    if args.init is None:
+        sys.exit("--stage tune needs --init: the folder of the trained ranker to start from")
+    torch.manual_seed(args.seed)
+    torch.set_num_threads(args.threads)
+    rng = random.Random(ATTITUDE_SEED)
+    extra = data.load_jsonl(args.work / "attitude-pairs.jsonl")
+    rows = extra + rng.sample(data.load_jsonl(args.work / "pairs.jsonl"), args.replay)
+    rng.shuffle(rows)
+    dataset = Dataset.from_dict(
+        {"question": [r["question"] for r in rows], "text": [r["text"] for r in rows], "label": [float(r["label"]) for r in rows]}
+    )
+    model = CrossEncoder(str(args.init), num_labels=1, max_length=args.max_length, device="cpu")
+    targs = CrossEncoderTrainingArguments(
+        output_dir=str(args.work / "checkpoints"), num_train_epochs=1, per_device_train_batch_size=args.batch_size,
+        learning_rate=args.tune_lr, warmup_ratio=0.1, weight_decay=0.01, logging_steps=50, save_strategy="no",
+        eval_strategy="no", seed=args.seed, dataloader_num_workers=0, report_to=[], use_cpu=True, disable_tqdm=True,
+    )
+    started = time.time()
+    CrossEncoderTrainer(model=model, args=targs, train_dataset=dataset, loss=BinaryCrossEntropyLoss(model)).train()
+    model.save_pretrained(str(args.work / "model"))
+    print(f"tuned on {len(extra)} attitude and {args.replay} replayed pairs in {(time.time() - started) / 60:.1f} min", flush=True)
 
 
 def stage_listwise(args) -> None:
@@ -461,7 +512,7 @@ def main() -> None:
     parser.add_argument("realtimeqa", type=Path, help="../shared/eval/realtimeqa-2023-24")
     parser.add_argument("xquad", type=Path, help="../shared/eval/xquad-en")
     parser.add_argument("--work", type=Path, required=True)
-    parser.add_argument("--stage", default="all", choices=["all", "pairs", "baselines", "train", "export", "mine", "listwise", "span"])
+    parser.add_argument("--stage", default="all", choices=["all", "pairs", "baselines", "train", "export", "mine", "listwise", "span", "attitude", "tune"])
     parser.add_argument("--epochs", type=float, default=3)
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--lr", type=float, default=4e-5)
@@ -472,7 +523,9 @@ def main() -> None:
     parser.add_argument("--listwise-epochs", type=float, default=1)
     parser.add_argument("--listwise-batch-size", type=int, default=8, help="groups a step")
     parser.add_argument("--listwise-lr", type=float, default=2e-5)
-    parser.add_argument("--init", type=Path, help="stage listwise: the model to start from (default: work/model)")
+    parser.add_argument("--init", type=Path, help="stages listwise and tune: the model folder to start from (listwise: default work/model)")
+    parser.add_argument("--replay", type=int, default=4000, help="stage tune: training pairs replayed beside the attitude pairs")
+    parser.add_argument("--tune-lr", type=float, default=2e-5)
     parser.add_argument("--span-epochs", type=float, default=3)
     parser.add_argument("--span-lr", type=float, default=5e-5)
     parser.add_argument("--span-negatives", type=int, default=0,
