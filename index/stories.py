@@ -151,6 +151,21 @@ def since_epoch(value: str, settings) -> int:
     return int(dt.datetime.combine(day, dt.time()).timestamp())
 
 
+def look_mark(idx) -> int:
+    """The second from which articles are new at the next look. Arrivals are stamped in
+    whole seconds (when their sync started), so articles of a sync that started in this
+    very second would come back as new at the next look: then wait for the next second
+    and mark that one."""
+    import time
+
+    now = time.time()
+    second = int(now)
+    if idx.added_since(second):
+        time.sleep(max(0.0, second + 1 - now))
+        return second + 1
+    return second
+
+
 def _looks_path(settings):
     return settings.data_dir / "looked.json"
 

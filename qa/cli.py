@@ -573,9 +573,8 @@ def new_command(since, as_json, settings):
     """The stories that arrived since a day, or since you last looked: each with its
     outlets, dates and lead sentence."""
     import datetime as dt
-    import time
 
-    from index.stories import mark_looked, new_stories, since_epoch
+    from index.stories import look_mark, mark_looked, new_stories, since_epoch
 
     from .builder import open_index
 
@@ -584,7 +583,7 @@ def new_command(since, as_json, settings):
     except ValueError as exc:
         raise click.UsageError(str(exc)) from None
     idx = open_index(settings)
-    looked_at = int(time.time())  # what arrives from now on is new at the next look
+    looked_at = look_mark(idx)  # what arrives from now on is new at the next look
     stories = new_stories(idx, start)
     mark_looked(settings, looked_at)
     when = dt.datetime.fromtimestamp(start).isoformat(sep=" ", timespec="minutes")
