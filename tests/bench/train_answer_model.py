@@ -129,18 +129,26 @@ def stage_tune(args) -> None:
     """Fine-tune a trained ranker (--init, a model folder) one epoch on the attitude pairs
     and as many of its own training pairs (work/pairs.jsonl, replayed so that it keeps
     what it knew); writes work/model for --stage export."""
+    # what is missing is one line, before the heavy imports
+    if args.init is None or not (args.init / "config.json").is_file():
+        sys.exit(f"--stage tune needs --init: the folder of a trained ranker (with config.json), not {args.init}")
+    for name, stage in (("attitude-pairs.jsonl", "attitude"), ("pairs.jsonl", "pairs")):
+        if not (args.work / name).is_file():
+            sys.exit(f"{args.work / name} is missing: run --stage {stage} first")
+    own = data.load_jsonl(args.work / "pairs.jsonl")
+    if not 0 <= args.replay <= len(own):
+        sys.exit(f"--replay must be 0 to {len(own)} (the training pairs there are), not {args.replay}")
+
     import torch
     from datasets import Dataset
     from sentence_transformers.cross_encoder import CrossEncoder, CrossEncoderTrainer, CrossEncoderTrainingArguments
     from sentence_transformers.cross_encoder.losses import BinaryCrossEntropyLoss
 
-    if args.init is None:
-        sys.exit("--stage tune needs --init: the folder of the trained ranker to start from")
     torch.manual_seed(args.seed)
     torch.set_num_threads(args.threads)
     rng = random.Random(ATTITUDE_SEED)
     extra = data.load_jsonl(args.work / "attitude-pairs.jsonl")
-    rows = extra + rng.sample(data.load_jsonl(args.work / "pairs.jsonl"), args.replay)
+    rows = extra + rng.sample(own, args.replay)
     rng.shuffle(rows)
     dataset = Dataset.from_dict(
         {"question": [r["question"] for r in rows], "text": [r["text"] for r in rows], "label": [float(r["label"]) for r in rows]}
