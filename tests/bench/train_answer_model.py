@@ -20,8 +20,12 @@ Stages (each reads what the one before wrote into --work):
   listwise  (experiment) fine-tune work/model on them, cross-entropy over each group;
   attitude  pairs for questions about what someone expects, believes, hopes or fears,
           from the training weeks' articles (attitude_pairs.py);
-  tune    fine-tune a trained ranker (--init) one epoch on them and --replay of its own
-          pairs; then --stage export (session 25: both ensemble files);
+  shortlists  pairs from the answerer's own shortlists on the training dumps (--dumps,
+          from dump_answer_features.py): the sentences the answerer reads for each 2023
+          and xquad training question, with the passages reranked as answers read them;
+  tune    fine-tune a trained ranker (--init) one epoch on --tune-pairs (the attitude or
+          the shortlist pairs) and --replay of its own pairs; then --stage export
+          (session 26: file b, tuned on the shortlists, ships);
   span    a second MiniLM with a span head that reads the short answer out of the lead
           sentence (name, number, date...), trained on where the answer strings stand in
           the positive sentences; int8 ONNX to qa/models/answer-span.onnx.
@@ -125,14 +129,47 @@ def stage_attitude(args) -> None:
         print(f"  {question} -> {answer[:100]}", flush=True)
 
 
+def stage_shortlists(args) -> None:
+    """Pairs from what the answerer itself reads: for each training question of the dumps
+    (2023 weeks, xquad's training half; asked on its day, a sentence holding its answer
+    among the shortlist), every shortlisted sentence as the ranker reads it, labelled as
+    the combinations are fitted (fit_answer_combiner.py). The ranker's own pairs come from
+    a question's search results; the answerer's shortlist comes from the six passages it
+    retrieves from the whole pile, and there the lead is lost to a neighbouring sentence
+    or another article on the same story."""
+    if not args.dumps:
+        sys.exit("--stage shortlists needs --dumps: the training dumps of dump_answer_features.py")
+    for path in args.dumps:
+        if not path.is_file():
+            sys.exit(f"{path} is not a file: --dumps takes the training dumps of dump_answer_features.py")
+    if any(name in p.name for p in args.dumps for name in ("realtimeqa-dev", "mtrag", "rtqa-dev", "heldout", "rtqa24")):
+        sys.exit("--dumps must be training dumps (2023 weeks, xquad's training half), not a validation or test set")
+    import fit_answer_combiner as fit
+    from qa.ranker import AnswerRanker, load_combiner
+
+    fit.CONTEXT["value"] = args.context
+    spec = load_combiner()
+    ranker = AnswerRanker(spec=spec)
+    questions = 0
+    with open(args.work / "shortlist-pairs.jsonl", "w", encoding="utf-8") as out:
+        for row in fit.sentence_rows(fit.load(args.dumps), spec["passage"]):
+            if row is None or row["record"]["variant"] != "asked" or not row["y"].any():
+                continue
+            questions += 1
+            for cand, label in zip(row["cands"], row["y"]):
+                out.write(json.dumps({"question": row["record"]["query"], "text": ranker.text_of(cand), "label": int(label)}) + "\n")
+    print(f"shortlist pairs of {questions} questions in {args.work / 'shortlist-pairs.jsonl'}", flush=True)
+
+
 def stage_tune(args) -> None:
-    """Fine-tune a trained ranker (--init, a model folder) one epoch on the attitude pairs
-    and as many of its own training pairs (work/pairs.jsonl, replayed so that it keeps
-    what it knew); writes work/model for --stage export."""
+    """Fine-tune a trained ranker (--init, a model folder) one epoch on --tune-pairs and
+    as many of its own training pairs (work/pairs.jsonl, replayed so that it keeps what
+    it knew); writes work/model for --stage export."""
     # what is missing is one line, before the heavy imports
     if args.init is None or not (args.init / "config.json").is_file():
         sys.exit(f"--stage tune needs --init: the folder of a trained ranker (with config.json), not {args.init}")
-    for name, stage in (("attitude-pairs.jsonl", "attitude"), ("pairs.jsonl", "pairs")):
+    stage_of = {"attitude-pairs.jsonl": "attitude", "shortlist-pairs.jsonl": "shortlists"}
+    for name, stage in ((args.tune_pairs, stage_of.get(args.tune_pairs, "attitude or shortlists")), ("pairs.jsonl", "pairs")):
         if not (args.work / name).is_file():
             sys.exit(f"{args.work / name} is missing: run --stage {stage} first")
     own = data.load_jsonl(args.work / "pairs.jsonl")
@@ -147,7 +184,7 @@ def stage_tune(args) -> None:
     torch.manual_seed(args.seed)
     torch.set_num_threads(args.threads)
     rng = random.Random(ATTITUDE_SEED)
-    extra = data.load_jsonl(args.work / "attitude-pairs.jsonl")
+    extra = data.load_jsonl(args.work / args.tune_pairs)
     rows = extra + rng.sample(own, args.replay)
     rng.shuffle(rows)
     dataset = Dataset.from_dict(
@@ -162,7 +199,7 @@ def stage_tune(args) -> None:
     started = time.time()
     CrossEncoderTrainer(model=model, args=targs, train_dataset=dataset, loss=BinaryCrossEntropyLoss(model)).train()
     model.save_pretrained(str(args.work / "model"))
-    print(f"tuned on {len(extra)} attitude and {args.replay} replayed pairs in {(time.time() - started) / 60:.1f} min", flush=True)
+    print(f"tuned on {len(extra)} pairs of {args.tune_pairs} and {args.replay} replayed in {(time.time() - started) / 60:.1f} min", flush=True)
 
 
 def stage_listwise(args) -> None:
@@ -520,7 +557,7 @@ def main() -> None:
     parser.add_argument("realtimeqa", type=Path, help="../shared/eval/realtimeqa-2023-24")
     parser.add_argument("xquad", type=Path, help="../shared/eval/xquad-en")
     parser.add_argument("--work", type=Path, required=True)
-    parser.add_argument("--stage", default="all", choices=["all", "pairs", "baselines", "train", "export", "mine", "listwise", "span", "attitude", "tune"])
+    parser.add_argument("--stage", default="all", choices=["all", "pairs", "baselines", "train", "export", "mine", "listwise", "span", "attitude", "shortlists", "tune"])
     parser.add_argument("--epochs", type=float, default=3)
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--lr", type=float, default=4e-5)
@@ -532,7 +569,10 @@ def main() -> None:
     parser.add_argument("--listwise-batch-size", type=int, default=8, help="groups a step")
     parser.add_argument("--listwise-lr", type=float, default=2e-5)
     parser.add_argument("--init", type=Path, help="stages listwise and tune: the model folder to start from (listwise: default work/model)")
-    parser.add_argument("--replay", type=int, default=4000, help="stage tune: training pairs replayed beside the attitude pairs")
+    parser.add_argument("--replay", type=int, default=4000, help="stage tune: training pairs replayed beside --tune-pairs")
+    parser.add_argument("--tune-pairs", default="attitude-pairs.jsonl", choices=["attitude-pairs.jsonl", "shortlist-pairs.jsonl"],
+                        help="stage tune: the pairs in --work to tune on")
+    parser.add_argument("--dumps", type=Path, nargs="+", help="stage shortlists: the training dumps (dump_answer_features.py)")
     parser.add_argument("--tune-lr", type=float, default=2e-5)
     parser.add_argument("--span-epochs", type=float, default=3)
     parser.add_argument("--span-lr", type=float, default=5e-5)

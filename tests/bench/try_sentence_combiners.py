@@ -1,6 +1,7 @@
 """Other ways to combine the sentence features, against the shipped one, on the same dumps:
 gold leads on the validation dumps for each (pointwise fits on the training dumps, the
-fused passage order, as shipped). Prints a table; writes nothing.
+fused passage order, or with `--answer-passages reranked` as answers read them). Prints a
+table; writes nothing.
 
     .venv/bin/python tests/bench/try_sentence_combiners.py --train D/rtqa23.jsonl D/xquad-train.jsonl \\
         --val D/rtqa24.jsonl D/xquad-heldout.jsonl
@@ -14,6 +15,10 @@ fused passage order, as shipped). Prints a table; writes nothing.
 - opening: the share of the question's content words that the sentence's first four
   words hold (in news and encyclopaedic prose, mostly its subject): a sentence *about*
   the question's subject rather than one that names it in passing;
+- lexical_context: the share of the question's content words in the sentence and the one
+  before it together (an answer may leave the subject to the sentence leading up to it);
+- agree: how many other articles among the answer's passages hold the sentence's best span
+  (read by the short-answer reader; log(1 + n)): the same answer told by several outlets;
 - age: how much older the sentence's article is than the newest of the question's
   passages (log days over log 366; 0 where a date is unknown, so 0 for xquad). The
   same story retold a year later (last year's award, the previous match) reads as an
@@ -34,7 +39,7 @@ import fit_answer_combiner as fit  # noqa: E402
 
 from index.article import date_to_int  # noqa: E402
 from qa.extractive import WORD, _stem, content_words  # noqa: E402
-from qa.ranker import SpanReader  # noqa: E402
+from qa.ranker import SpanReader, load_combiner  # noqa: E402
 from qa.retrieval import int_to_day  # noqa: E402
 
 SHIPPED = ["ce", "lexical", "cue", "novelty", "heading", "rank", "anaphor"]
@@ -77,17 +82,44 @@ def opening(question: str, text: str) -> float:
     return len(asked & first) / len(asked) if asked else 0.0
 
 
+def lexical_context(question: str, cand) -> float:
+    """The share of the question's content words in the sentence and the one before it."""
+    asked = {_stem(w) for w in content_words(question)}
+    held = {_stem(w) for w in content_words(f"{cand.previous} {cand.text}")}
+    return len(asked & held) / len(asked) if asked else 0.0
+
+
+def _words(text: str) -> str:
+    return " " + " ".join(WORD.findall(text.lower())) + " "
+
+
+def agree(question: str, cand, top: list, reader) -> float:
+    """log(1 + the number of other articles among ``top`` whose passage holds the best
+    span the reader finds in the sentence); 0 for a span of two letters or the question's
+    own words."""
+    span = _words(reader.read(question, cand.text)[0])
+    if len(span.strip()) < 3 or span in _words(question):
+        return 0.0
+    own = top[cand.passage].article_id
+    return float(np.log1p(len({p.article_id for p in top if p.article_id != own and span in _words(p.text)})))
+
+
 def with_extras(rows: list, reader) -> list:
-    """The rows with the features the dumps lack, a column each: ``span`` and ``age``."""
+    """The rows with the features the dumps lack, a column each."""
     out = []
     for row in rows:
         if row is None:
             out.append(None)
             continue
         q = row["record"]["question"]
-        span = np.array([reader.best_logit(q, c.text) for c in row["cands"]])
-        first = np.array([opening(q, c.text) for c in row["cands"]])
-        out.append({**row, "extra": {"span": span, "age": ages(row), "opening": first}})
+        cands = row["cands"]
+        out.append({**row, "extra": {
+            "span": np.array([reader.best_logit(q, c.text) for c in cands]),
+            "age": ages(row),
+            "opening": np.array([opening(q, c.text) for c in cands]),
+            "lexical_context": np.array([lexical_context(q, c) for c in cands]),
+            "agree": np.array([agree(q, c, row["top"], reader) for c in cands]),
+        }})
     return out
 
 
@@ -129,6 +161,8 @@ def main() -> None:
     parser.add_argument("--val", type=Path, nargs="+", required=True)
     parser.add_argument("--probe", type=Path, help="a dump to watch, not to score: where each combination ranks its gold sentence")
     parser.add_argument("--context", choices=["always", "anaphora"], default="anaphora", help="as the model was trained")
+    parser.add_argument("--answer-passages", choices=["fused", "reranked"], default="fused",
+                        help="the passages' order: fused, or reranked by the shipped passage weights (as answers read them)")
     args = parser.parse_args()
     for path in [*args.train, *args.val]:
         if any(name in path.name for name in ("realtimeqa-dev", "mtrag", "rtqa-dev")):
@@ -136,11 +170,12 @@ def main() -> None:
     fit.CONTEXT["value"] = args.context
     train, val = fit.load(args.train), fit.load(args.val)
     names = sorted({r["source"] for r in val})
-    train_rows = fit.sentence_rows(train, fit.FUSED)
-    val_rows = {n: fit.sentence_rows([r for r in val if r["source"] == n], fit.FUSED) for n in names}
+    order = fit.FUSED if args.answer_passages == "fused" else load_combiner()["passage"]
+    train_rows = fit.sentence_rows(train, order)
+    val_rows = {n: fit.sentence_rows([r for r in val if r["source"] == n], order) for n in names}
     reader = SpanReader().load()
     train_rows, val_rows = with_extras(train_rows, reader), {n: with_extras(rows, reader) for n, rows in val_rows.items()}
-    probe = with_extras(fit.sentence_rows(fit.load([args.probe]), fit.FUSED), reader) if args.probe else []
+    probe = with_extras(fit.sentence_rows(fit.load([args.probe]), order), reader) if args.probe else []
     trials = [
         ("shipped features", SHIPPED, [], "logistic"),
         ("ce_max for ce", ["ce_max", *SHIPPED[1:]], [], "logistic"),
@@ -153,6 +188,9 @@ def main() -> None:
         ("+ age", [*SHIPPED, "age"], [], "logistic"),
         ("+ opening", [*SHIPPED, "opening"], [], "logistic"),
         ("+ span, opening", [*SHIPPED, "span", "opening"], [], "logistic"),
+        ("lexical_context for lexical", [f if f != "lexical" else "lexical_context" for f in SHIPPED], [], "logistic"),
+        ("+ lexical_context", [*SHIPPED, "lexical_context"], [], "logistic"),
+        ("+ agree", [*SHIPPED, "agree"], [], "logistic"),
         ("+ age, dense", [*SHIPPED, "age", "dense"], [], "logistic"),
         ("ce, span, cue, novelty, lede, rank (backward elimination's choice with span)",
          ["ce", "span", "cue", "novelty", "lede", "rank"], [], "logistic"),
