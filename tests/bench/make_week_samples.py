@@ -4,7 +4,7 @@ Indexing all 8,916 articles takes hours here; a sample of weeks is what the answ
 combinations are fitted on (training weeks of 2023) and validated on (weeks of 2024).
 
     .venv/bin/python tests/bench/make_week_samples.py ../shared/eval/realtimeqa-2023-24 --out /work/bench-data/sets \\
-        [--train-every 6] [--val-every 4]
+        [--train-every 6] [--val-every 4] [--rest]
 
 Questions without a date are given their quiz week (the id's YYYYMMDD), so that every
 question can be asked as of its day.
@@ -48,12 +48,19 @@ def main() -> None:
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--train-every", type=int, default=6, help="every Nth week of 2023")
     parser.add_argument("--val-every", type=int, default=4, help="every Nth week of 2024")
+    parser.add_argument(
+        "--rest", action="store_true",
+        help="also rtqa24-rest: the other weeks of 2024 (no ranker is trained on them; a second validation set)",
+    )
     args = parser.parse_args()
     with open(args.eval_set / "questions.jsonl", encoding="utf-8") as f:
         questions = [json.loads(line) for line in f if line.strip()]
     train, val = every_nth_week(questions, "2023", args.train_every), every_nth_week(questions, "2024", args.val_every)
     print(write_sample(args.eval_set, args.out / "rtqa23-train", questions, train))
     print(write_sample(args.eval_set, args.out / "rtqa24-val", questions, val))
+    if args.rest:
+        year = {q["id"][:8] for q in questions if q["id"].startswith("2024")}
+        print(write_sample(args.eval_set, args.out / "rtqa24-rest", questions, year - val))
 
 
 if __name__ == "__main__":
