@@ -81,7 +81,9 @@ class ExtractiveAnswerer:
                 self.retriever.embedder, self.weights, context=carried,
             )
             bar = self.weights.threshold(question)
-        if not ranked or ranked[0].score < bar:
+        # the articles answer when a sentence's P(answers) reaches the bar (with the model,
+        # its refusal combination may rank the sentences otherwise than the lead's)
+        if not ranked or max(c.answer_p for c in ranked) < bar:
             return self._refusal(question, query, passages, ranked)
         lead = with_context(ranked[0], passages)
         support = pick_support(ranked, lead, margin=SUPPORT_MARGIN, floor=bar if use_model else float("-inf"))

@@ -71,6 +71,11 @@ class Candidate:
     before: int | None = None  # article offset where the previous sentence of the passage starts
     previous: str = ""  # that sentence's text (context for the answer model)
     ce: float | None = None  # the answer model's score, when it ran
+    answers: float | None = None  # P(answers) the refusal bar reads, when it differs from ``score``
+
+    @property
+    def answer_p(self) -> float:
+        return self.score if self.answers is None else self.answers
 
     @property
     def ranker_text(self) -> str:
@@ -290,12 +295,14 @@ def score_sentences(
 def pick_support(
     ranked: list[Candidate], lead: Candidate, limit: int = 2, margin: float = 0.25, floor: float = float("-inf")
 ) -> list[Candidate]:
-    """Up to ``limit`` more sentences within ``margin`` of the lead's score and above
-    ``floor``, not next to each other."""
+    """Up to ``limit`` more sentences within ``margin`` of the lead's score, each itself
+    above ``floor`` (the refusal bar, on its P(answers)), not next to each other."""
     chosen: list[Candidate] = []
     for c in ranked[1:]:
-        if len(chosen) == limit or c.score < lead.score - margin or c.score < floor:
+        if len(chosen) == limit or c.score < lead.score - margin:
             break
+        if c.answer_p < floor:
+            continue
         if any(c.start < x.end + 5 and x.start < c.end + 5 for x in [lead, *chosen]):
             continue  # the same or a neighbouring span
         chosen.append(c)

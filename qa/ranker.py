@@ -191,6 +191,10 @@ class AnswerRanker:
                 model = CrossEncoderOnnx(model_files(self.spec), max_length=int(self.spec.get("max_length", MAX_LENGTH)))
             self.model = model
             self.sentence = Linear(self.spec["sentence"])
+            # the combination whose P(answers) the refusal bar reads; a lead picker that
+            # weighs answer-shaped spans would refuse questions whose answer has no such
+            # span (what someone expects, why...), so the two may differ
+            self.refusal = Linear(self.spec["refusal"]) if "refusal" in self.spec else self.sentence
             self.passage = Linear(self.spec["passage"])
             self.refuse_below = float(self.spec["refuse_below"])
             self.short_min = float(self.spec.get("short_min_confidence", 1.1))
@@ -234,7 +238,7 @@ class AnswerRanker:
 
     @property
     def uses_dense(self) -> bool:
-        return "dense" in self.sentence.features
+        return "dense" in self.sentence.features or "dense" in self.refusal.features
 
     # -- passages ------------------------------------------------------------------------
 
@@ -306,7 +310,7 @@ class AnswerRanker:
 
         cols = {name: cheap[:, i] for i, name in enumerate(CHEAP_FEATURES)}
         cols["ce"] = self.model.score([(query, self.text_of(c)) for c in cands])
-        if "span" in self.sentence.features or all_features:
+        if "span" in self.sentence.features or "span" in self.refusal.features or all_features:
             # the short-answer reader's view: a sentence holding something shaped like
             # the answer asked for (a name, a number...) reads as one
             cols["span"] = np.array([self.span_reader.best_logit(question, c.text) for c in cands])
@@ -338,15 +342,20 @@ class AnswerRanker:
             columns_out.update(cols, _cands=short)
         if self.sentence.features and all(f in cols for f in self.sentence.features):
             probability = self.probability(cols)
+            answers = self.answers_probability(cols) if self.refusal is not self.sentence else probability
         else:
-            probability = np.zeros(len(short))
-        for c, p, ce in zip(short, probability, cols["ce"]):
-            c.score, c.ce = float(p), float(ce)
+            probability = answers = np.zeros(len(short))
+        for c, p, a, ce in zip(short, probability, answers, cols["ce"]):
+            c.score, c.answers, c.ce = float(p), float(a), float(ce)
         return sorted(short, key=lambda c: -c.score)
 
     def probability(self, columns: dict[str, np.ndarray]) -> np.ndarray:
         """P(the sentence answers the question), calibrated on the validation weeks."""
         return sigmoid(self.sentence.score(columns))
+
+    def answers_probability(self, columns: dict[str, np.ndarray]) -> np.ndarray:
+        """P(answers) by the refusal's combination, which ``refuse_below`` is set on."""
+        return sigmoid(self.refusal.score(columns))
 
 
 SPAN_FILE = MODELS / "answer-span.onnx"

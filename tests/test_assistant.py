@@ -38,6 +38,27 @@ def test_answer_cites_exact_sentences(assistant):
     assert answer.passages and answer.query
 
 
+def test_the_refusal_bar_reads_its_own_combination_when_the_weights_give_one(embedded_settings):
+    from qa.ranker import AnswerRanker, load_combiner
+
+    idx = Index.open(settings=embedded_settings)
+    idx.sync([SEED.parent])
+    question = "What do Japanese authorities assume about Russia's economic crisis?"
+    shipped = load_combiner()
+    # the lead follows "sentence" (here: the model's score turned upside down), the
+    # refusal "refusal" (here: the shipped combination, which finds the Kurile sentence)
+    upside_down = {**shipped["sentence"], "weights": [-w if f == "ce" else w for f, w in
+                                                      zip(shipped["sentence"]["features"], shipped["sentence"]["weights"])]}
+    answered = Assistant(Retriever(idx, ranker=AnswerRanker(spec={**shipped, "sentence": upside_down, "refusal": shipped["sentence"]})))
+    answer = answered.ask(question)
+    assert answer.answered and "Kurile" not in answer.lead
+    assert_citations_exact(answered, answer)
+    # a refusal combination that sees no answer anywhere refuses, whatever the lead's score
+    never = {"features": ["ce"], "weights": [0.0], "bias": -10.0}
+    refused = Assistant(Retriever(idx, ranker=AnswerRanker(spec={**shipped, "refusal": never}))).ask(question)
+    assert not refused.answered and refused.text.startswith("The articles don't answer this.")
+
+
 def test_a_lead_that_refers_back_is_quoted_with_what_it_refers_to(embedded_settings, tmp_path):
     folder = tmp_path / "news"
     folder.mkdir()
