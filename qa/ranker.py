@@ -236,9 +236,13 @@ class AnswerRanker:
         """What the model reads for a candidate sentence."""
         return candidate.context_text if self.context == "always" else candidate.ranker_text
 
+    def weighs(self, feature: str) -> bool:
+        """Does the lead's or the refusal's combination use ``feature``?"""
+        return feature in self.sentence.features or feature in self.refusal.features
+
     @property
     def uses_dense(self) -> bool:
-        return "dense" in self.sentence.features or "dense" in self.refusal.features
+        return self.weighs("dense")
 
     # -- passages ------------------------------------------------------------------------
 
@@ -310,13 +314,13 @@ class AnswerRanker:
 
         cols = {name: cheap[:, i] for i, name in enumerate(CHEAP_FEATURES)}
         cols["ce"] = self.model.score([(query, self.text_of(c)) for c in cands])
-        if "span" in self.sentence.features or "span" in self.refusal.features or all_features:
+        if self.weighs("span") or all_features:
             # the short-answer reader's view: a sentence holding something shaped like
             # the answer asked for (a name, a number...) reads as one
             cols["span"] = np.array([self.span_reader.best_logit(question, c.text) for c in cands])
         if self.context == "always":
             cols["ce_context"] = cols["ce"]
-        elif "ce_context" in self.sentence.features or all_features:
+        elif self.weighs("ce_context") or all_features:
             # the model reading each sentence after the one before it, whatever it opens
             # with: the context often says what the sentence is about
             cols["ce_context"] = self.model.score([(query, c.context_text) for c in cands])

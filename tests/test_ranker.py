@@ -92,6 +92,18 @@ def test_weights_may_weigh_the_span_readers_view_of_each_sentence():
     assert SpanReader().best_logit(question + " really" * 400, HAMLIN) == NO_SPAN
 
 
+def test_a_refusal_combination_gets_the_columns_it_names():
+    from qa.extractive import CHEAP_FEATURES, Candidate
+
+    question = "Which team does Damar Hamlin play for?"
+    refusal = {"features": ["span", "ce_context"], "weights": [1.0, 1.0], "bias": 0.0}
+    ranker = AnswerRanker(spec={**load_combiner(), "refusal": refusal})
+    cands = [Candidate(0, 0, len(t), t, previous=WEATHER) for t in (WEATHER, HAMLIN)]
+    cols = ranker.sentence_columns(question, question, cands, np.zeros((2, len(CHEAP_FEATURES))))
+    assert {"span", "ce_context"} <= set(cols)
+    assert int(np.argmax(ranker.answers_probability(cols))) == 1
+
+
 def test_weights_naming_a_model_outside_the_models_folder_are_refused():
     with pytest.raises(RankerError, match="malformed"):
         AnswerRanker(spec={**load_combiner(), "models": ["../../answer-ranker.onnx"]})

@@ -142,9 +142,10 @@ def stage_shortlists(args) -> None:
     for path in args.dumps:
         if not path.is_file():
             sys.exit(f"{path} is not a file: --dumps takes the training dumps of dump_answer_features.py")
-    if any(name in p.name for p in args.dumps for name in ("realtimeqa-dev", "mtrag", "rtqa-dev", "heldout", "rtqa24")):
-        sys.exit("--dumps must be training dumps (2023 weeks, xquad's training half), not a validation or test set")
     import fit_answer_combiner as fit
+
+    if any(fit.looks_like_test_set(p) or "heldout" in p.name or "rtqa24" in p.name for p in args.dumps):
+        sys.exit("--dumps must be training dumps (2023 weeks, xquad's training half), not a validation or test set")
     from qa.ranker import AnswerRanker, load_combiner
 
     fit.CONTEXT["value"] = args.context
@@ -168,8 +169,8 @@ def stage_tune(args) -> None:
     # what is missing is one line, before the heavy imports
     if args.init is None or not (args.init / "config.json").is_file():
         sys.exit(f"--stage tune needs --init: the folder of a trained ranker (with config.json), not {args.init}")
-    stage_of = {"attitude-pairs.jsonl": "attitude", "shortlist-pairs.jsonl": "shortlists"}
-    for name, stage in ((args.tune_pairs, stage_of.get(args.tune_pairs, "attitude or shortlists")), ("pairs.jsonl", "pairs")):
+    made_by = {"attitude-pairs.jsonl": "attitude", "shortlist-pairs.jsonl": "shortlists"}  # --tune-pairs' choices
+    for name, stage in ((args.tune_pairs, made_by[args.tune_pairs]), ("pairs.jsonl", "pairs")):
         if not (args.work / name).is_file():
             sys.exit(f"{args.work / name} is missing: run --stage {stage} first")
     own = data.load_jsonl(args.work / "pairs.jsonl")

@@ -165,7 +165,7 @@ def main() -> None:
                         help="the passages' order: fused, or reranked by the shipped passage weights (as answers read them)")
     args = parser.parse_args()
     for path in [*args.train, *args.val]:
-        if any(name in path.name for name in ("realtimeqa-dev", "mtrag", "rtqa-dev")):
+        if fit.looks_like_test_set(path):
             sys.exit(f"{path} looks like a test set: fit nothing on it")
     fit.CONTEXT["value"] = args.context
     train, val = fit.load(args.train), fit.load(args.val)
