@@ -17,6 +17,9 @@ from pathlib import Path
 
 
 def compose(base: dict, lead: dict) -> dict:
+    for name, weights in (("--base", base), ("--lead", lead)):
+        if not isinstance(weights, dict) or not isinstance(weights.get("sentence"), dict):
+            raise ValueError(f"{name} holds no sentence combination (a weights file of fit_answer_combiner.py)")
     out = dict(base)
     out["refusal"] = base.get("refusal", base["sentence"])
     out["sentence"] = lead["sentence"]
@@ -33,7 +36,7 @@ def main() -> None:
     try:
         base, lead = (json.loads(p.read_text(encoding="utf-8")) for p in (args.base, args.lead))
         composed = compose(base, lead)
-    except (OSError, ValueError, KeyError) as exc:
+    except (OSError, ValueError) as exc:
         sys.exit(f"cannot compose the weights: {exc}")
     args.out.write_text(json.dumps(composed, indent=1) + "\n", encoding="utf-8")
     print(f"{args.out}: lead {composed['sentence']['features']}, refusal {composed['refusal']['features']}")
