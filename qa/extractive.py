@@ -174,6 +174,31 @@ def question_kind(question: str) -> str | None:
     return None
 
 
+_NUMBER_WORD = re.compile(
+    r"\b(?:one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|thirteen|fourteen|fifteen|sixteen|seventeen"
+    r"|eighteen|nineteen|twenty|thirty|forty|fifty|sixty|seventy|eighty|ninety|hundred|thousand|million|billion"
+    r"|trillion|dozens?|half|once|twice|single|several|few)\b",
+    re.I,
+)
+_TIME_WORD = re.compile(
+    rf"\b{_MONTHS}\b|\b(?:spring|summer|autumn|fall|winter|century|decade|week|month|year|night|morning|evening"
+    r"|afternoon|ago|since|until|after|before|during)\b",
+    re.I,
+)
+
+
+def fits_kind(question: str, answer: str) -> bool:
+    """Could ``answer`` be of the kind ``question`` asks for? Only a number or a time is
+    checked (a digit or a number word; a digit, a date or a word of time); anything else
+    fits."""
+    kind = question_kind(question)
+    if kind == "number":
+        return bool(re.search(r"\d", answer) or _NUMBER_WORD.search(answer))
+    if kind == "date":
+        return bool(re.search(r"\d", answer) or _DATE.search(answer) or _TIME_WORD.search(answer))
+    return True
+
+
 def _has_cue(kind: str | None, sentence: str, question: str) -> bool:
     if kind == "expectation":
         return bool(_EXPECTATION_S.search(sentence))

@@ -223,14 +223,10 @@ class AnswerRanker:
     def short_answer(self, question: str, lead: str) -> str:
         """The answer itself, read out of the lead, when the reader is sure enough (its
         bar is calibrated on the validation weeks); otherwise ''."""
-        from .extractive import is_yes_no
-
-        if is_yes_no(question) or self.short_min > 1:
+        if self.short_min > 1:
             return ""
-        span, confidence = self.span_reader.read(question, lead)
-        if confidence < self.short_min or not span or len(span) >= len(lead) or len(span.split()) > SHORT_WORDS:
-            return ""
-        return span
+        span, confidence = short_read(self.span_reader, question, lead)
+        return span if confidence >= self.short_min else ""
 
     def text_of(self, candidate) -> str:
         """What the model reads for a candidate sentence."""
@@ -363,6 +359,20 @@ class AnswerRanker:
 
 
 SPAN_FILE = MODELS / "answer-span.onnx"
+def short_read(reader: "SpanReader", question: str, lead: str) -> tuple[str, float]:
+    """The reader's short answer in ``lead`` and its confidence; ("", 0.0) when no bar
+    should show it: a yes/no question, a span as long as the lead or of more than SHORT_WORDS
+    words, or of another kind than asked (a place for "when", a name for "how many")."""
+    from .extractive import fits_kind, is_yes_no
+
+    if is_yes_no(question):
+        return "", 0.0
+    span, confidence = reader.read(question, lead)
+    if not span or len(span) >= len(lead) or len(span.split()) > SHORT_WORDS or not fits_kind(question, span):
+        return "", 0.0
+    return span, confidence
+
+
 SPAN_TOKENS = 12  # longest short answer, in word pieces
 NO_SPAN = -20.0  # best_logit where the reader cannot read the sentence
 

@@ -267,7 +267,7 @@ def test_a_sure_short_answer_leads_and_an_unsure_one_is_left_out(embedded_settin
     assert team.text.startswith('**Buffalo Bills**: "Damar Hamlin, a safety for the Buffalo Bills')
     assert team.lead.startswith("Damar Hamlin, a safety") and team.citations[0].quote == team.lead
     assert_citations_exact(assistant, team)
-    # the reader's best guess for "when" is a place, and it is not sure of it: no short answer
+    # the reader's best guess for "when" is a place: no short answer, however sure
     when = assistant.ask("When did Damar Hamlin leave the hospital?")
     assert when.answered and when.short == "" and not when.text.startswith("**")
 

@@ -72,6 +72,18 @@ def test_a_question_longer_than_the_reader_reads_gets_no_short_answer():
     assert AnswerRanker().short_answer(question, HAMLIN) == ""
 
 
+def test_a_short_answer_of_another_kind_than_asked_is_never_shown():
+    from qa.extractive import fits_kind
+
+    # sure or not, a place is no answer to "when", nor a name to "how many"
+    ranker = AnswerRanker(spec={**load_combiner(), "short_min_confidence": 0.0})
+    assert ranker.short_answer("When did Damar Hamlin leave the hospital?", HAMLIN) == ""
+    assert ranker.short_answer("Where did Damar Hamlin leave the hospital?", HAMLIN) == "Cincinnati"
+    assert fits_kind("When did it open?", "on Monday") and fits_kind("What year was it?", "the 1990s")
+    assert fits_kind("How many titles did she win?", "nine") and not fits_kind("How many titles did she win?", "Simone Biles")
+    assert fits_kind("Who won?", "1990")  # only numbers and times are checked
+
+
 def test_weights_load_and_name_known_features():
     ranker = AnswerRanker()
     assert 0 < ranker.refuse_below < 1

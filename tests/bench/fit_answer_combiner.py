@@ -8,8 +8,8 @@ dump_answer_features.py, by replaying the real ranking code (qa/ranker.py) on th
   over the sentences the answerer shortlists, unanswerable questions included;
 - the refusal bar: the lead's probability below which the articles are taken not to
   answer, set to refuse 10 % of the answerable validation questions (see refusal_bar);
-- the short-answer bar: the span reader's lowest confidence whose shown short answers are
-  at least half exact on the validation questions.
+- the short-answer bar: the span reader's confidence that shows the most exact short
+  answers on the validation questions while at least half of those shown are exact.
 
 Features are kept only where the validation dumps show they add (--drop lists ablations).
 
@@ -256,11 +256,11 @@ def refusal_bar(val_rows: dict, weights, bias) -> float:
     return round(float(np.quantile(tops, ANSWERABLE_REFUSED)), 3) if tops else 0.0
 
 
-def short_bars(val_rows: dict, weights, bias) -> dict:
-    """For the leads chosen on the validation questions: the span reader's short answer
-    and its confidence; per bar, the share shown and how many of those are exact."""
+def short_reads(val_rows: dict, weights, bias) -> dict[str, list[tuple[float, bool]]]:
+    """For the leads chosen on the validation questions: (the span reader's confidence in
+    its short answer, 0.0 where none could show; whether that answer is exact), by set."""
     from qa.answer_eval import normalize
-    from qa.ranker import SpanReader, SHORT_WORDS
+    from qa.ranker import SpanReader, short_read
 
     reader = SpanReader()
     out = {}
@@ -272,40 +272,44 @@ def short_bars(val_rows: dict, weights, bias) -> dict:
             r = row["record"]
             lead = row["cands"][int(np.argmax(row["X"] @ weights + bias))]
             text = " ".join(with_context(lead, row["top"]).text.split())
-            span, confidence = reader.read(r["question"], text)
-            if len(span.split()) > SHORT_WORDS or len(span) >= len(text):
-                confidence = 0.0
-            exact = any(normalize(span) == normalize(a) for a in r["answers"])
+            span, confidence = short_read(reader, r["question"], text)  # ("", 0.0): never shown
+            exact = bool(span) and any(normalize(span) == normalize(a) for a in r["answers"])
             seen.append((confidence, exact))
-        SET_SIZES[name] = len(seen)
-        out[name] = {
-            str(bar): {
-                "shown": round(sum(1 for c, _ in seen if c >= bar) / max(len(seen), 1), 3),
-                "exact_of_shown": round(sum(e for c, e in seen if c >= bar) / max(1, sum(1 for c, _ in seen if c >= bar)), 3),
-                "exact_of_all": round(sum(e for c, e in seen if c >= bar) / max(len(seen), 1), 3),
-            }
-            for bar in (0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
-        }
+        out[name] = seen
     return out
 
 
+def short_bars(reads: dict) -> dict:
+    """Per confidence bar, the share of short answers shown and how many of
+    those are exact."""
+    return {
+        name: {
+            str(bar): {
+                "shown": round(sum(1 for c, _ in seen if c and c >= bar) / max(len(seen), 1), 3),
+                "exact_of_shown": round(sum(e for c, e in seen if c and c >= bar) / max(1, sum(1 for c, _ in seen if c and c >= bar)), 3),
+                "exact_of_all": round(sum(e for c, e in seen if c and c >= bar) / max(len(seen), 1), 3),
+            }
+            for bar in (0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
+        }
+        for name, seen in reads.items()
+    }
+
+
 SHORT_PRECISION = 0.5  # of the short answers shown on the validation questions, at least this share exact
+BAR_GRID = [round(0.05 * i, 2) for i in range(20)]
 
 
-def pick_short_bar(by_set: dict) -> float:
-    """The lowest confidence bar at which the short answers shown on all validation
-    questions together are exact at least SHORT_PRECISION of the time (a wrong answer in
-    bold misleads more than none)."""
-    sets = list(by_set.values())
-    for bar in sorted(sets[0], key=float):
-        shown = sum(s[bar]["shown"] * n for s, n in zip(sets, SET_SIZES.values()))
-        exact = sum(s[bar]["exact_of_all"] * n for s, n in zip(sets, SET_SIZES.values()))
-        if shown and exact / shown >= SHORT_PRECISION:
-            return float(bar)
-    return 1.1  # never
-
-
-SET_SIZES: dict[str, int] = {}
+def pick_short_bar(reads: dict) -> float:
+    """The span reader's confidence bar that shows the most exact short answers on all
+    validation questions together while at least SHORT_PRECISION of those shown are exact
+    (a wrong answer in bold misleads more than none); 1.1, never, when no bar does."""
+    seen = [r for rows in reads.values() for r in rows]
+    best = (0, 0, 1.1)  # (exact shown, -shown, bar): ties go to the fewer shown
+    for bar in BAR_GRID:
+        shown = [e for c, e in seen if c and c >= bar]  # c == 0: no span to show
+        if shown and sum(shown) / len(shown) >= SHORT_PRECISION and (sum(shown), -len(shown)) > best[:2]:
+            best = (sum(shown), -len(shown), bar)
+    return best[2]
 
 
 OBJECTIVE = {"value": "pointwise"}
@@ -471,9 +475,10 @@ def main() -> None:
     fused_rows, reranked_rows = (other_rows, val_rows) if reranked_answers else (val_rows, other_rows)
     report["rerank_answers_by_default"] = rerank_answers_choice(fused_rows, reranked_rows, w, b, bar)
     print("answers rerank by default:", json.dumps(report["rerank_answers_by_default"]["answered_gold_leads"]), flush=True)
-    report["short"] = short_bars(val_rows, w, b)
+    reads = short_reads(val_rows, w, b)
+    report["short"] = short_bars(reads)
     print("short answers by bar:", json.dumps(report["short"]), flush=True)
-    short_bar = args.short_bar if args.short_bar is not None else pick_short_bar(report["short"])
+    short_bar = args.short_bar if args.short_bar is not None else pick_short_bar(reads)
     print("short-answer bar:", short_bar, flush=True)
     Path("/tmp/combiner-report.json").write_text(json.dumps(report, indent=1))
     if args.write:

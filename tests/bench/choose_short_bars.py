@@ -1,0 +1,126 @@
+"""The short answer's bar, chosen on what the answerer really leads with: ask each
+answerable question of a set as the default answerer does, and keep, for its lead, the
+span reader's short answer with its confidence whatever the bar (qa.ranker.short_read),
+and the lead's P(answers). Then pool the validation sets' reads and pick the bar as the
+fit does (fit_answer_combiner.pick_short_bar: the most exact short answers shown while at
+least half of those shown are exact), and print what each set shows at the shipped bar
+and at the chosen one, and what a second bar on the lead's P(answers) would take away.
+
+    .venv/bin/python tests/bench/choose_short_bars.py read SET --data-dir D [--collection C] \\
+        [--xquad-split heldout] --out reads/val.jsonl
+    .venv/bin/python tests/bench/choose_short_bars.py choose --on reads/val.jsonl reads/xquad.jsonl \\
+        --report reads/rest.jsonl reads/dev.jsonl
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from fit_answer_combiner import looks_like_test_set, pick_short_bar  # noqa: E402
+
+
+def read(args) -> None:
+    from index import Index, Settings
+    from qa.answer_eval import normalize
+    from qa.assistant import Assistant, Filters
+    from qa.evaluation import eval_collection_name, load_questions
+    from qa.ranker import short_read
+    from qa.retrieval import Retriever
+
+    settings = Settings(
+        data_dir=args.data_dir,
+        collection=args.collection or eval_collection_name(args.eval_set),
+        model_cache_dir=Path(os.environ.get("QA_MODEL_CACHE_DIR", Settings().model_cache_dir)),
+    )
+    questions = load_questions(args.eval_set)
+    if args.xquad_split:
+        from answer_data import xquad_split
+
+        questions = [q for q in questions if xquad_split(q.gold_articles[0]) == args.xquad_split]
+    retriever = Retriever(Index.open(settings=settings))
+    retriever.warm_up()
+    ranker = retriever.ranker
+    leads: list = []
+    rank_sentences = ranker.rank_sentences
+
+    def keep_lead(*a, **kw):  # the lead's P(answers), as the answerer sees it
+        ranked = rank_sentences(*a, **kw)
+        leads.append(ranked[0].answer_p if ranked else 0.0)
+        return ranked
+
+    ranker.rank_sentences = keep_lead
+    assistant = Assistant(retriever)
+    with open(args.out, "w", encoding="utf-8") as out:
+        for q in questions:
+            if not (q.answerable and q.answers):
+                continue
+            leads.clear()
+            answer = assistant.ask(q.question, history=q.history, filters=Filters(as_of=q.date) if q.date else None)
+            span, confidence = short_read(ranker.span_reader, q.question, answer.lead) if answer.answered and leads else ("", 0.0)
+            row = {
+                "question": q.question, "answers": q.answers, "lead": answer.lead, "span": span,
+                "confidence": confidence, "exact": any(normalize(span) == normalize(a) for a in q.answers) if span else False,
+                "lead_p": leads[0] if leads else 0.0, "shown": answer.short,
+            }
+            out.write(json.dumps(row) + "\n")
+
+
+def load(path: Path) -> list[dict]:
+    with open(path, encoding="utf-8") as handle:
+        return [json.loads(line) for line in handle]
+
+
+LEAD_BARS = (0.3, 0.4, 0.5)  # (session 27) a second bar on the lead's P(answers), reported only
+
+
+def choose(args) -> None:
+    from qa.ranker import load_combiner
+
+    on = {p.name: [(r["confidence"], r["exact"]) for r in load(p)] for p in args.on}
+    bar = pick_short_bar(on)
+    shipped = float(load_combiner().get("short_min_confidence", 1.1))
+    print(f"chosen on {', '.join(on)}: reader confidence >= {bar} (shipped: {shipped})")
+    print("| set | reader bar | shown | exact of shown | exact of all | " + " | ".join(f"lead P < {b} takes away (exact)" for b in LEAD_BARS) + " |")
+    print("|---|---|---|---|---|" + "---|" * len(LEAD_BARS))
+    for path in [*args.on, *args.report]:
+        reads = load(path)
+        for at in dict.fromkeys([shipped, bar]):
+            shown = [r for r in reads if r["confidence"] and r["confidence"] >= at]
+            exact = sum(r["exact"] for r in shown)
+            taken = [[r for r in shown if r["lead_p"] < b] for b in LEAD_BARS]
+            print(f"| {path.stem} ({len(reads)}) | {at} | {len(shown) / len(reads):.3f} | {exact / max(len(shown), 1):.3f} | "
+                  f"{exact / len(reads):.3f} | " + " | ".join(f"{len(t)} ({sum(r['exact'] for r in t)})" for t in taken) + " |")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    r = sub.add_parser("read", help="ask a set's questions and keep each lead's short-answer read")
+    r.add_argument("eval_set", type=Path)
+    r.add_argument("--data-dir", type=Path, required=True)
+    r.add_argument("--collection")
+    r.add_argument("--xquad-split", choices=["train", "heldout"])
+    r.add_argument("--out", type=Path, required=True)
+    c = sub.add_parser("choose", help="pick the bar on some sets' reads, report it on others")
+    c.add_argument("--on", type=Path, nargs="+", required=True, help="the validation sets' reads: the bar is chosen on these")
+    c.add_argument("--report", type=Path, nargs="*", default=[], help="reads only reported (the test sets)")
+    args = parser.parse_args()
+    if args.command == "choose":
+        for path in args.on:
+            if looks_like_test_set(path):
+                sys.exit(f"{path} looks like a test set: choose nothing on it")
+        choose(args)
+    else:
+        read(args)
+
+
+if __name__ == "__main__":
+    main()
