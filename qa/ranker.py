@@ -359,6 +359,8 @@ class AnswerRanker:
 
 
 SPAN_FILE = MODELS / "answer-span.onnx"
+
+
 def short_read(reader: "SpanReader", question: str, lead: str) -> tuple[str, float]:
     """The reader's short answer in ``lead`` and its confidence; ("", 0.0) when no bar
     should show it: a yes/no question, a span as long as the lead or of more than SHORT_WORDS
