@@ -359,22 +359,6 @@ class AnswerRanker:
 
 
 SPAN_FILE = MODELS / "answer-span.onnx"
-
-
-def short_read(reader: "SpanReader", question: str, lead: str) -> tuple[str, float]:
-    """The reader's short answer in ``lead`` and its confidence; ("", 0.0) when no bar
-    should show it: a yes/no question, a span as long as the lead or of more than SHORT_WORDS
-    words, or of another kind than asked (a place for "when", a name for "how many")."""
-    from .extractive import fits_kind, is_yes_no
-
-    if is_yes_no(question):
-        return "", 0.0
-    span, confidence = reader.read(question, lead)
-    if not span or len(span) >= len(lead) or len(span.split()) > SHORT_WORDS or not fits_kind(question, span):
-        return "", 0.0
-    return span, confidence
-
-
 SPAN_TOKENS = 12  # longest short answer, in word pieces
 NO_SPAN = -20.0  # best_logit where the reader cannot read the sentence
 
@@ -451,3 +435,17 @@ def _softmax(x: np.ndarray) -> np.ndarray:
     x = np.asarray(x, dtype=np.float64)
     z = np.exp(x - x.max())
     return z / z.sum()
+
+
+def short_read(reader: "SpanReader", question: str, lead: str) -> tuple[str, float]:
+    """The reader's short answer in ``lead`` and its confidence; ("", 0.0) when no bar
+    should show it: a yes/no question, a span as long as the lead or of more than SHORT_WORDS
+    words, or of another kind than asked (a place for "when", a name for "how many")."""
+    from .extractive import fits_kind, is_yes_no
+
+    if is_yes_no(question):
+        return "", 0.0
+    span, confidence = reader.read(question, lead)
+    if not span or len(span) >= len(lead) or len(span.split()) > SHORT_WORDS or not fits_kind(question, span):
+        return "", 0.0
+    return span, confidence

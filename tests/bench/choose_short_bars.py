@@ -24,14 +24,14 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from fit_answer_combiner import looks_like_test_set, pick_short_bar  # noqa: E402
+from fit_answer_combiner import looks_like_test_set, pick_short_bar, shown_at  # noqa: E402
 
 
 def read(args) -> None:
     from index import Index, Settings
     from qa.answer_eval import normalize
     from qa.assistant import Assistant, Filters
-    from qa.evaluation import eval_collection_name, load_questions
+    from qa.evaluation import corpus_path, eval_collection_name, load_questions
     from qa.ranker import short_read
     from qa.retrieval import Retriever
 
@@ -45,7 +45,9 @@ def read(args) -> None:
         from answer_data import xquad_split
 
         questions = [q for q in questions if xquad_split(q.gold_articles[0]) == args.xquad_split]
-    retriever = Retriever(Index.open(settings=settings))
+    idx = Index.open(settings=settings)
+    idx.sync([corpus_path(args.eval_set)])  # as bench_answers.py: a no-op when the collection is built
+    retriever = Retriever(idx)
     retriever.warm_up()
     ranker = retriever.ranker
     leads: list = []
@@ -78,13 +80,17 @@ def load(path: Path) -> list[dict]:
         return [json.loads(line) for line in handle]
 
 
+def pairs(reads) -> list[tuple[float, bool]]:
+    return [(r["confidence"], r["exact"]) for r in reads]
+
+
 LEAD_BARS = (0.3, 0.4, 0.5)  # (session 27) a second bar on the lead's P(answers), reported only
 
 
 def choose(args) -> None:
     from qa.ranker import load_combiner
 
-    on = {p.name: [(r["confidence"], r["exact"]) for r in load(p)] for p in args.on}
+    on = {p.name: pairs(load(p)) for p in args.on}
     bar = pick_short_bar(on)
     shipped = float(load_combiner().get("short_min_confidence", 1.1))
     print(f"chosen on {', '.join(on)}: reader confidence >= {bar} (shipped: {shipped})")
@@ -93,11 +99,11 @@ def choose(args) -> None:
     for path in [*args.on, *args.report]:
         reads = load(path)
         for at in dict.fromkeys([shipped, bar]):
-            shown = [r for r in reads if r["confidence"] and r["confidence"] >= at]
-            exact = sum(r["exact"] for r in shown)
-            taken = [[r for r in shown if r["lead_p"] < b] for b in LEAD_BARS]
-            print(f"| {path.stem} ({len(reads)}) | {at} | {len(shown) / len(reads):.3f} | {exact / max(len(shown), 1):.3f} | "
-                  f"{exact / len(reads):.3f} | " + " | ".join(f"{len(t)} ({sum(r['exact'] for r in t)})" for t in taken) + " |")
+            shown = shown_at(pairs(reads), at)
+            # what a lead bar would take away of those shown: how many, how many exact
+            taken = [shown_at(pairs(r for r in reads if r["lead_p"] < b), at) for b in LEAD_BARS]
+            print(f"| {path.stem} ({len(reads)}) | {at} | {len(shown) / len(reads):.3f} | {sum(shown) / max(len(shown), 1):.3f} | "
+                  f"{sum(shown) / len(reads):.3f} | " + " | ".join(f"{len(t)} ({sum(t)})" for t in taken) + " |")
 
 
 def main() -> None:
@@ -113,13 +119,20 @@ def main() -> None:
     c.add_argument("--on", type=Path, nargs="+", required=True, help="the validation sets' reads: the bar is chosen on these")
     c.add_argument("--report", type=Path, nargs="*", default=[], help="reads only reported (the test sets)")
     args = parser.parse_args()
-    if args.command == "choose":
-        for path in args.on:
-            if looks_like_test_set(path):
-                sys.exit(f"{path} looks like a test set: choose nothing on it")
-        choose(args)
-    else:
-        read(args)
+    from qa.evaluation import EvalSetError
+
+    try:
+        if args.command == "choose":
+            for path in args.on:
+                if looks_like_test_set(path):
+                    sys.exit(f"{path} looks like a test set: choose nothing on it")
+            choose(args)
+        else:
+            read(args)
+    except (OSError, EvalSetError) as exc:
+        sys.exit(f"choose_short_bars: {exc}")
+    except (ValueError, KeyError) as exc:  # a reads file that `read` did not write
+        sys.exit(f"choose_short_bars: not a reads file of `read`: {exc!r}")
 
 
 if __name__ == "__main__":

@@ -279,20 +279,24 @@ def short_reads(val_rows: dict, weights, bias) -> dict[str, list[tuple[float, bo
     return out
 
 
+def shown_at(seen: list[tuple[float, bool]], bar: float) -> list[bool]:
+    """Whether each short answer a bar would show is exact (confidence 0.0: none to show)."""
+    return [exact for confidence, exact in seen if confidence and confidence >= bar]
+
+
 def short_bars(reads: dict) -> dict:
-    """Per confidence bar, the share of short answers shown and how many of
-    those are exact."""
-    return {
-        name: {
-            str(bar): {
-                "shown": round(sum(1 for c, _ in seen if c and c >= bar) / max(len(seen), 1), 3),
-                "exact_of_shown": round(sum(e for c, e in seen if c and c >= bar) / max(1, sum(1 for c, _ in seen if c and c >= bar)), 3),
-                "exact_of_all": round(sum(e for c, e in seen if c and c >= bar) / max(len(seen), 1), 3),
+    """Per confidence bar, the share of short answers shown and how many of those are exact."""
+    out = {}
+    for name, seen in reads.items():
+        out[name] = {}
+        for bar in (0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9):
+            shown = shown_at(seen, bar)
+            out[name][str(bar)] = {
+                "shown": round(len(shown) / max(len(seen), 1), 3),
+                "exact_of_shown": round(sum(shown) / max(len(shown), 1), 3),
+                "exact_of_all": round(sum(shown) / max(len(seen), 1), 3),
             }
-            for bar in (0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
-        }
-        for name, seen in reads.items()
-    }
+    return out
 
 
 SHORT_PRECISION = 0.5  # of the short answers shown on the validation questions, at least this share exact
@@ -306,7 +310,7 @@ def pick_short_bar(reads: dict) -> float:
     seen = [r for rows in reads.values() for r in rows]
     best = (0, 0, 1.1)  # (exact shown, -shown, bar): ties go to the fewer shown
     for bar in BAR_GRID:
-        shown = [e for c, e in seen if c and c >= bar]  # c == 0: no span to show
+        shown = shown_at(seen, bar)
         if shown and sum(shown) / len(shown) >= SHORT_PRECISION and (sum(shown), -len(shown)) > best[:2]:
             best = (sum(shown), -len(shown), bar)
     return best[2]
