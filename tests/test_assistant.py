@@ -38,6 +38,18 @@ def test_answer_cites_exact_sentences(assistant):
     assert answer.passages and answer.query
 
 
+@pytest.mark.xfail(
+    strict=True,
+    reason="issue 10 asks for it and it is not met yet: the model leads with the Abe-visit sentence, "
+    "the Kurile one 3rd (docs/answer-model.md, Results); strict, so a model that meets it fails here "
+    "until this mark is removed",
+)
+def test_the_readme_question_leads_with_the_kurile_sentence(assistant):
+    answer = assistant.ask("What does Japan expect from Sochi?")
+    assert answer.answered
+    assert "Kurile" in answer.lead and "flexible" in answer.lead
+
+
 def test_the_refusal_bar_reads_its_own_combination_when_the_weights_give_one(embedded_settings):
     from qa.ranker import AnswerRanker, load_combiner
 
