@@ -377,6 +377,7 @@ def main() -> None:
     parser.add_argument("--max-length", type=int, default=192, help="word pieces the model reads, as it was trained")
     parser.add_argument("--objective", choices=["pointwise", "listwise"], default="pointwise",
                         help="sentence weights: logistic regression over all sentences, or a softmax within each question's")
+    parser.add_argument("--report", type=Path, help="also write the whole validation report here (--write puts it in the weights)")
     parser.add_argument("--short-bar", type=float, help="span confidence above which a short answer shows (default: chosen)")
     parser.add_argument("--offer", nargs="+", choices=SENTENCE_FEATURES, metavar="FEATURE",
                         help=f"sentence features the elimination starts from (default: all of {', '.join(SENTENCE_FEATURES)})")
@@ -484,7 +485,8 @@ def main() -> None:
     print("short answers by bar:", json.dumps(report["short"]), flush=True)
     short_bar = args.short_bar if args.short_bar is not None else pick_short_bar(reads)
     print("short-answer bar:", short_bar, flush=True)
-    Path("/tmp/combiner-report.json").write_text(json.dumps(report, indent=1))
+    if args.report:
+        args.report.write_text(json.dumps(report, indent=1))
     if args.write:
         spec = {
             "version": 1,
