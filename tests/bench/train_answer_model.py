@@ -286,6 +286,14 @@ def stage_baselines(args) -> None:
     (args.work / "baselines.json").write_text(json.dumps(report, indent=1))
 
 
+def share_of_questions(rows: list[dict], share: float, seed: int) -> list[dict]:
+    """The pairs of ``share`` of the questions, drawn by ``seed`` (a learning curve: how
+    the ranker reads with fewer labelled questions)."""
+    questions = sorted({r["question"] for r in rows})
+    kept = set(random.Random(seed).sample(questions, round(len(questions) * share)))
+    return [r for r in rows if r["question"] in kept]
+
+
 def stage_train(args) -> None:
     import torch
     from datasets import Dataset
@@ -298,6 +306,8 @@ def stage_train(args) -> None:
     torch.manual_seed(args.seed)
     torch.set_num_threads(args.threads)
     rows = [json.loads(line) for line in open(args.work / "pairs.jsonl", encoding="utf-8")]
+    if args.question_share < 1:
+        rows = share_of_questions(rows, args.question_share, args.seed)
     dataset = Dataset.from_dict(
         {"question": [r["question"] for r in rows], "text": [r["text"] for r in rows], "label": [float(r["label"]) for r in rows]}
     )
@@ -597,6 +607,10 @@ def main() -> None:
     parser.add_argument(
         "--val-every", type=int, metavar="N",
         help="validate on every Nth week of 2024 only and train on the others too (default: all of 2024 validates)",
+    )
+    parser.add_argument(
+        "--question-share", type=float, default=1.0,
+        help="stage train (a learning curve): only the pairs of this share of the training questions, drawn by --seed",
     )
     parser.add_argument("--seed", type=int, default=SEED, help="stage train: the seed of the head's initialisation and the batches")
     parser.add_argument(
