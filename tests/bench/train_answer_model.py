@@ -415,7 +415,7 @@ def span_data(args) -> tuple[list[dict], list[dict]]:
     of the validation questions (the 2024 weeks, the held-out xquad half)."""
     rng = random.Random(SEED)
     none = dict(n_hard=0, n_repeat=0, n_random=0)
-    train = data.realtimeqa_items(args.realtimeqa, args.train_ids, None, rng, **none)
+    train = data.realtimeqa_items(args.realtimeqa, args.train_ids, None, rng, n_pos=args.span_positives, **none)
     train += data.xquad_items(args.xquad, "train", None, rng, n_hard=0, n_random=0)
     val = data.realtimeqa_items(args.realtimeqa, args.val_ids, None, rng, **none)
     val += data.xquad_items(args.xquad, "heldout", None, rng, n_hard=0, n_random=0)
@@ -588,6 +588,8 @@ def main() -> None:
     parser.add_argument("--tune-lr", type=float, default=2e-5)
     parser.add_argument("--span-epochs", type=float, default=3)
     parser.add_argument("--span-lr", type=float, default=5e-5)
+    parser.add_argument("--span-positives", type=int, default=3,
+                        help="stage span: news sentences holding the answer a training question gives, beside its evidence")
     parser.add_argument("--span-init", type=Path,
                         help="--stage span starts from this model folder (a trained ranker) instead of the packaged MiniLM")
     parser.add_argument("--span-negatives", type=int, default=0,
