@@ -77,7 +77,7 @@ def stage_pairs(args) -> None:
     started = time.time()
     earlier = data.EarlierWeeks(args.realtimeqa, args.train_ids)
     print(f"earlier-weeks index: {len(earlier.sentences)} sentences ({time.time() - started:.0f} s)", flush=True)
-    rt = data.realtimeqa_items(args.realtimeqa, args.train_ids, embedder, rng, earlier_index=earlier)
+    rt = data.realtimeqa_items(args.realtimeqa, args.train_ids, embedder, rng, earlier_index=earlier, n_pos=args.positives)
     xq = data.xquad_items(args.xquad, "train", embedder, rng)
     pairs = data.to_pairs(rt) + data.to_pairs(xq)
     rng.shuffle(pairs)
@@ -588,6 +588,8 @@ def main() -> None:
     parser.add_argument("--tune-lr", type=float, default=2e-5)
     parser.add_argument("--span-epochs", type=float, default=3)
     parser.add_argument("--span-lr", type=float, default=5e-5)
+    parser.add_argument("--positives", type=int, default=3,
+                        help="stage pairs: news sentences holding the answer a training question gives, beside its evidence")
     parser.add_argument("--span-positives", type=int, default=3,
                         help="stage span: news sentences holding the answer a training question gives, beside its evidence")
     parser.add_argument("--span-init", type=Path,
