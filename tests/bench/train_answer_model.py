@@ -303,6 +303,8 @@ def stage_train(args) -> None:
 
     from index.embedding import model_path
 
+    if not (args.work / "pairs.jsonl").is_file():
+        sys.exit(f"{args.work / 'pairs.jsonl'} is missing: run --stage pairs first")
     torch.manual_seed(args.seed)
     torch.set_num_threads(args.threads)
     rows = [json.loads(line) for line in open(args.work / "pairs.jsonl", encoding="utf-8")]
@@ -564,6 +566,22 @@ def stage_span(args) -> None:
         shutil.copyfile(int8, ROOT / "qa" / "models" / "answer-span.onnx")
 
 
+def share(text: str) -> float:
+    """argparse type: a share of the training questions, above 0 and at most 1."""
+    value = float(text)
+    if not 0 < value <= 1:
+        raise argparse.ArgumentTypeError(f"{text} is not a share: give a number above 0 and at most 1")
+    return value
+
+
+def at_least_one(text: str) -> int:
+    """argparse type: a count of sentences, 1 or more."""
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text}: give 1 or more")
+    return value
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("realtimeqa", type=Path, help="../shared/eval/realtimeqa-2023-24")
@@ -588,9 +606,9 @@ def main() -> None:
     parser.add_argument("--tune-lr", type=float, default=2e-5)
     parser.add_argument("--span-epochs", type=float, default=3)
     parser.add_argument("--span-lr", type=float, default=5e-5)
-    parser.add_argument("--positives", type=int, default=3,
+    parser.add_argument("--positives", type=at_least_one, default=3,
                         help="stage pairs: news sentences holding the answer a training question gives, beside its evidence")
-    parser.add_argument("--span-positives", type=int, default=3,
+    parser.add_argument("--span-positives", type=at_least_one, default=3,
                         help="stage span: news sentences holding the answer a training question gives, beside its evidence")
     parser.add_argument("--span-init", type=Path,
                         help="--stage span starts from this model folder (a trained ranker) instead of the packaged MiniLM")
@@ -613,7 +631,7 @@ def main() -> None:
         help="validate on every Nth week of 2024 only and train on the others too (default: all of 2024 validates)",
     )
     parser.add_argument(
-        "--question-share", type=float, default=1.0,
+        "--question-share", type=share, default=1.0,
         help="stage train (a learning curve): only the pairs of this share of the training questions, drawn by --seed",
     )
     parser.add_argument("--seed", type=int, default=SEED, help="stage train: the seed of the head's initialisation and the batches")

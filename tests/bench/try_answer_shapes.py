@@ -37,21 +37,30 @@ def leads(rows: list, weights: np.ndarray, bias: float):
         yield row, p, int(np.argmax(p))
 
 
-def passages_table(records: list, spec: dict, shapes: list[tuple[int, int]]) -> list[str]:
+def rows_by_shape(records: list, spec: dict, shapes: list[tuple[int, int]]) -> dict[tuple[int, int], list]:
+    """The answerer's shortlists of each question, per (passages read, of one article)."""
+    out = {}
+    default = fit.PASSAGES, fit.PER_ARTICLE
+    try:
+        for shape in shapes:
+            fit.PASSAGES, fit.PER_ARTICLE = shape
+            out[shape] = fit.sentence_rows(records, spec["passage"], features=spec["sentence"]["features"])
+    finally:
+        fit.PASSAGES, fit.PER_ARTICLE = default
+    return out
+
+
+def passages_table(by_shape: dict[tuple[int, int], list], spec: dict) -> list[str]:
     w, b = np.array(spec["sentence"]["weights"]), float(spec["sentence"]["bias"])
     bar = float(spec["refuse_below"])
     out = ["| passages read | of one article | gold in lead | answered, gold in lead | refused |", "|---|---|---|---|---|"]
-    default = fit.PASSAGES, fit.PER_ARTICLE
-    for passages, per_article in shapes:
-        fit.PASSAGES, fit.PER_ARTICLE = passages, per_article
-        rows = fit.sentence_rows(records, spec["passage"], features=spec["sentence"]["features"])
+    for (passages, per_article), rows in by_shape.items():
         got = [(bool(row["y"][i]), p[i] >= bar) for row, p, i in leads(rows, w, b)]
         n = max(len(got), 1)
         out.append(
             f"| {passages} | {per_article} | {sum(g for g, _ in got) / n:.3f} | {sum(g and a for g, a in got) / n:.3f} "
             f"| {sum(not a for _, a in got) / n:.3f} |"
         )
-    fit.PASSAGES, fit.PER_ARTICLE = default
     return out
 
 
@@ -63,9 +72,9 @@ def adjacent(a, b, passages: list) -> bool:
     return not p.text[min(a.end, b.end) - p.start : max(a.start, b.start) - p.start].strip()
 
 
-def neighbour_table(records: list, spec: dict, shares: list[float]) -> list[str]:
+def neighbour_table(rows: list, spec: dict, shares: list[float]) -> list[str]:
+    """``rows``: the shortlists as the answerer reads them (the shipped shape)."""
     w, b = np.array(spec["sentence"]["weights"]), float(spec["sentence"]["bias"])
-    rows = fit.sentence_rows(records, spec["passage"], features=spec["sentence"]["features"])
     hits = {s: 0 for s in [None, *shares]}
     words = dict.fromkeys(hits, 0)
     merged = dict.fromkeys(hits, 0)
@@ -101,17 +110,35 @@ def main() -> None:
     parser.add_argument("--per-article", type=int, nargs="+", default=[1, 2, 3])
     parser.add_argument("--shares", type=float, nargs="+", default=[0.9, 0.8, 0.7, 0.6, 0.5, 0.3, 0.0])
     args = parser.parse_args()
-    spec = json.loads(args.weights.read_text(encoding="utf-8"))
+    shipped = (fit.PASSAGES, fit.PER_ARTICLE)
+    shapes = list(dict.fromkeys([(n, fit.PER_ARTICLE) for n in args.passages] + [(fit.PASSAGES, k) for k in args.per_article] + [shipped]))
+    spec = read_or_exit(args.weights, lambda: load_spec(args.weights))
     fit.CONTEXT["value"] = spec.get("context", "anaphora")
-    shapes = [(n, fit.PER_ARTICLE) for n in args.passages] + [
-        (fit.PASSAGES, k) for k in args.per_article if k != fit.PER_ARTICLE
-    ]
     for path in args.dumps:
-        records = fit.load([path])
+        records = read_or_exit(path, lambda: fit.load([path]))
+        by_shape = read_or_exit(path, lambda: rows_by_shape(records, spec, shapes))
         print(f"\n{path.stem} ({sum(r['variant'] == 'asked' and bool(r['answers']) for r in records)} answerable questions)\n")
-        print("\n".join(passages_table(records, spec, shapes)) + "\n")
-        print("\n".join(neighbour_table(records, spec, args.shares)), flush=True)
+        print("\n".join(passages_table(by_shape, spec)) + "\n")
+        print("\n".join(neighbour_table(by_shape[shipped], spec, args.shares)), flush=True)
 
+
+def load_spec(path: Path) -> dict:
+    spec = json.loads(path.read_text(encoding="utf-8"))
+    missing = [key for key in ("passage", "sentence", "refuse_below") if key not in spec]
+    if missing:
+        raise KeyError(missing[0])  # not a weights file
+    return spec
+
+
+def read_or_exit(path: Path, read):
+    """``read()``, or one line naming ``path`` when it is missing or not what this reads
+    (a dump of dump_answer_features.py, a weights file)."""
+    try:
+        return read()
+    except OSError as exc:
+        sys.exit(f"try_answer_shapes: {exc}")
+    except (ValueError, KeyError, TypeError) as exc:
+        sys.exit(f"try_answer_shapes: {path} is not what it reads: {exc!r}")
 
 if __name__ == "__main__":
     main()
