@@ -19,14 +19,29 @@ from __future__ import annotations
 import hashlib
 import json
 import random
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from index.chunking import sentence_spans
+from index.lexical import STOPWORDS
 from qa.answer_eval import contains
-from qa.extractive import CONTEXT_WORDS, LEDE_CHARS, ScoreWeights, _has_cue, _stem, content_words, is_heading, question_kind, ranker_text
+from qa.extractive import (
+    _DATE,
+    _NAME,
+    _NUMBER,
+    CONTEXT_WORDS,
+    LEDE_CHARS,
+    ScoreWeights,
+    _has_cue,
+    _stem,
+    content_words,
+    is_heading,
+    question_kind,
+    ranker_text,
+)
 
 
 @dataclass
@@ -413,4 +428,93 @@ def span_examples(items: list[Item]) -> list[dict]:
             span = locate(text, i.answers)
             if span:
                 out.append({"question": i.question, "text": text, "start": span[0], "end": span[1]})
+    return out
+
+
+# -- synthetic cloze questions (session 29: the span reader's first stage) -----------------
+# The span reader learns from about 2,500 labelled answer positions. Unlabelled articles
+# give many more: take a sentence, hide a name, number or date in it behind a question
+# word, and ask that question of *another* sentence of the same story that holds the same
+# string and shares its words (Lewis et al., 2019, "Unsupervised question answering by
+# cloze translation": a context other than the question's own sentence keeps the reader
+# from learning to copy). Only the training weeks' articles and the xquad training half.
+
+
+def cloze_spans(sentence: str) -> list[tuple[int, int, str]]:
+    """(start, end, question word) of the names, numbers and dates in ``sentence``."""
+    out = []
+    for m in _DATE.finditer(sentence):
+        out.append((m.start(), m.end(), "when"))
+    for m in _NUMBER.finditer(sentence):
+        if not any(s <= m.start() < e for s, e, _ in out):
+            out.append((m.start(), m.end(), "how many"))
+    for m in _NAME.finditer(sentence):
+        words = m.group().split()
+        if m.start() == 0 and len(words) == 1 or len(words) > 5 or any(s <= m.start() < e for s, e, _ in out):
+            continue
+        if words[0].lower() in STOPWORDS:  # "The", "When" opening a quote
+            continue
+        before = sentence[: m.start()].split()[-1:]
+        person = 2 <= len(words) <= 3 and not {"of", "the", "and", "&"} & set(words) and before != ["the"]
+        out.append((m.start(), m.end(), "who" if person else "what"))
+    return out
+
+
+def cloze_question(sentence: str, start: int, end: int, word: str, around: int = 14) -> str:
+    """The sentence with [start, end) replaced by the question word, at most ``around``
+    words either side of it, as a question."""
+    left = sentence[:start].split()[-around:]
+    right = sentence[end:].split()[:around]
+    text = re.sub(r"\s+([,.;:!?'’])", r"\1", " ".join(left + [word] + right)).rstrip(" .!?;:,")
+    return text[0].upper() + text[1:] + "?"
+
+
+def _cloze_from_pool(pool: list[Sentence], rng: random.Random, per_pool: int, other_article: bool) -> list[dict]:
+    stems = [{_stem(w) for w in content_words(s.own)} for s in pool]
+    out, seen = [], set()
+    order = list(range(len(pool)))
+    rng.shuffle(order)
+    for a in order:
+        if len(out) >= per_pool:
+            break
+        source = pool[a].own
+        if not 8 <= len(source.split()) <= 45:
+            continue
+        for start, end, word in cloze_spans(source):
+            hidden = source[start:end]
+            hidden_stems = {_stem(w) for w in content_words(hidden)}
+            rest = stems[a] - hidden_stems
+            best, best_shared = None, 2  # three content words in common beside the hidden one
+            whole = re.compile(rf"(?<!\w){re.escape(hidden)}(?!\w)")
+            for b, s in enumerate(pool):
+                if b == a or s.own == source or (other_article and s.article == pool[a].article):
+                    continue
+                if hidden not in s.own or not whole.search(s.own):
+                    continue
+                shared = len(rest & (stems[b] - hidden_stems))
+                if shared > best_shared:
+                    best, best_shared = b, shared
+            if best is None or (hidden, pool[best].own) in seen:
+                continue
+            seen.add((hidden, pool[best].own))
+            context = pool[best]
+            at = len(context.text) - len(context.own) + whole.search(context.own).start()
+            out.append({"question": cloze_question(source, start, end, word), "text": context.text,
+                        "start": at, "end": at + len(hidden), "cloze": True})
+            break  # one question from a sentence
+    return out
+
+
+def cloze_examples(realtimeqa: Path, years: tuple[str, ...], xquad: Path, rng: random.Random,
+                   per_question: int = 40, per_article: int = 40) -> list[dict]:
+    """Cloze span examples from the results of the questions of ``years`` (each question's
+    results are one story, told by several articles) and the xquad training half."""
+    questions, sentences = questions_and_sentences(realtimeqa, years)
+    out = []
+    for q in questions:
+        pool = list({s.own: s for r in q["results"] for s in sentences.get(r, [])}.values())
+        out += _cloze_from_pool(pool, rng, per_question, other_article=True)
+    articles = {a["id"]: a["text"] for a in load_jsonl(xquad / "corpus.jsonl") if xquad_split(a["id"]) == "train"}
+    for aid, text in sorted(articles.items()):
+        out += _cloze_from_pool(article_sentences(aid, text), rng, per_article, other_article=False)
     return out

@@ -27,8 +27,9 @@ Stages (each reads what the one before wrote into --work):
           the shortlist pairs) and --replay of its own pairs; then --stage export
           (sessions 25-26: neither tuning shipped);
   span    a second MiniLM with a span head that reads the short answer out of the lead
-          sentence (name, number, date...), trained on where the answer strings stand in
-          the positive sentences; int8 ONNX to qa/models/answer-span.onnx.
+          sentence (name, number, date...), trained first on --span-cloze synthetic cloze
+          questions from the training weeks' articles, then on where the answer strings
+          stand in the positive sentences; int8 ONNX to qa/models/answer-span.onnx.
 realtimeqa-dev and mtrag-dev are never read: they are the test sets.
 Needs the training extra: pip install -e '.[train]'.
 """
@@ -472,11 +473,54 @@ def encode_spans(tokenizer, rows: list[dict], max_length: int):
     return kept, enc, torch.tensor(starts), torch.tensor(ends)
 
 
-def stage_span(args) -> None:
-    """A span head on the packaged MiniLM, trained on where the answer strings stand in
-    the positive sentences; exported to int8 ONNX as qa/models/answer-span.onnx."""
+def fit_spans(model, tokenizer, rows: list[dict], epochs: float, lr: float, args, label: str) -> list[dict]:
+    """Train the span head (and the transformer) on ``rows`` for ``epochs``: AdamW, 10 %
+    warm-up, linear decay; returns the loss curve."""
     import torch
-    from transformers import AutoModelForQuestionAnswering, AutoTokenizer, get_linear_schedule_with_warmup
+    from transformers import get_linear_schedule_with_warmup
+
+    kept, enc, starts, ends = encode_spans(tokenizer, rows, args.max_length)
+    print(f"{label} examples: {len(kept)} of {len(rows)}", flush=True)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.01)
+    steps = int(len(kept) / args.batch_size * epochs)
+    schedule = get_linear_schedule_with_warmup(optimizer, int(0.1 * steps), steps)
+    rng = random.Random(SEED)
+    started = time.time()
+    curve = []
+    pos = {n: i for i, n in enumerate(kept)}
+    step = 0
+    model.train()
+    while step < steps:
+        order = kept[:]
+        rng.shuffle(order)
+        for first in range(0, len(order), args.batch_size):
+            if step >= steps:
+                break
+            batch = order[first : first + args.batch_size]
+            feats = tokenizer.pad(
+                {k: [enc[k][n] for n in batch] for k in ("input_ids", "attention_mask", "token_type_ids")}, return_tensors="pt"
+            )
+            index = [pos[n] for n in batch]
+            out = model(**feats, start_positions=starts[index], end_positions=ends[index])
+            out.loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            optimizer.step()
+            schedule.step()
+            optimizer.zero_grad()
+            step += 1
+            if step % 200 == 0 or step == steps:
+                curve.append({"stage": label, "step": step, "loss": round(float(out.loss), 3),
+                              "minutes": round((time.time() - started) / 60, 1), "examples": len(kept)})
+                print(label, json.dumps(curve[-1]), flush=True)
+    return curve
+
+
+def stage_span(args) -> None:
+    """A span head on the packaged MiniLM, trained on synthetic cloze questions, then on
+    where the answer strings stand in the positive sentences; exported to int8 ONNX as
+    qa/models/answer-span.onnx."""
+    import torch
+    from transformers import AutoModelForQuestionAnswering, AutoTokenizer
 
     from index.embedding import model_path
     from qa.ranker import SpanReader
@@ -491,38 +535,15 @@ def stage_span(args) -> None:
     tokenizer = AutoTokenizer.from_pretrained(str(model_path()))
     # --span-init: a trained ranker's transformer (its head is left out, a span head is new)
     model = AutoModelForQuestionAnswering.from_pretrained(str(args.span_init or model_path()), num_labels=2)
-    kept, enc, starts, ends = encode_spans(tokenizer, train, args.max_length)
-    print(f"span examples: {len(kept)} of {len(train)} train, {len(val)} validation", flush=True)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=args.span_lr, weight_decay=0.01)
-    steps = int(len(kept) / args.batch_size * args.span_epochs)
-    schedule = get_linear_schedule_with_warmup(optimizer, int(0.1 * steps), steps)
-    rng = random.Random(SEED)
     started = time.time()
     curve = []
-    pos = {n: i for i, n in enumerate(kept)}
-    step = 0
-    model.train()
-    while step < steps:
-        order = kept[:]
-        rng.shuffle(order)
-        for first in range(0, len(order), args.batch_size):
-            if step >= steps:
-                break
-            rows = order[first : first + args.batch_size]
-            feats = tokenizer.pad(
-                {k: [enc[k][n] for n in rows] for k in ("input_ids", "attention_mask", "token_type_ids")}, return_tensors="pt"
-            )
-            index = [pos[n] for n in rows]
-            out = model(**feats, start_positions=starts[index], end_positions=ends[index])
-            out.loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-            optimizer.step()
-            schedule.step()
-            optimizer.zero_grad()
-            step += 1
-            if step % 200 == 0 or step == steps:
-                curve.append({"step": step, "loss": round(float(out.loss), 3), "minutes": round((time.time() - started) / 60, 1)})
-                print("span", json.dumps(curve[-1]), flush=True)
+    if args.span_cloze:
+        # first the synthetic cloze questions (answer_data.cloze_examples), then the real ones
+        cloze = data.cloze_examples(args.realtimeqa, args.train_ids, args.xquad, random.Random(SEED),
+                                    per_question=args.cloze_per_story, per_article=args.cloze_per_story)
+        cloze = random.Random(SEED).sample(cloze, min(args.span_cloze, len(cloze)))
+        curve += fit_spans(model, tokenizer, cloze, args.cloze_epochs, args.span_lr, args, "cloze")
+    curve += fit_spans(model, tokenizer, train, args.span_epochs, args.span_lr, args, "span")
     model.eval()
     model.save_pretrained(str(args.work / "span-model"))
     fp32, int8 = args.work / "answer-span-fp32.onnx", args.work / "answer-span.onnx"
@@ -540,7 +561,7 @@ def stage_span(args) -> None:
     quantize_dynamic(str(fp32), str(int8), weight_type=QuantType.QInt8, per_channel=True)  # per tensor lost 3-4 points of exact match (session 27)
     from qa.answer_eval import normalize
 
-    report = {"train_examples": len(kept), "minutes": round((time.time() - started) / 60, 1), "curve": curve}
+    report = {"train_examples": curve[-1]["examples"], "minutes": round((time.time() - started) / 60, 1), "curve": curve}
     for label, path in (("fp32", fp32), ("int8", int8)):
         reader = SpanReader(path)
         exact = 0
@@ -610,6 +631,12 @@ def main() -> None:
                         help="stage pairs: news sentences holding the answer a training question gives, beside its evidence")
     parser.add_argument("--span-positives", type=at_least_one, default=3,
                         help="stage span: news sentences holding the answer a training question gives, beside its evidence")
+    parser.add_argument("--span-cloze", type=int, default=20000,
+                        help="stage span: first train on up to N synthetic cloze questions from the training articles "
+                             "(answer_data.cloze_examples; 0: none, as before session 29)")
+    parser.add_argument("--cloze-epochs", type=float, default=1)
+    parser.add_argument("--cloze-per-story", type=int, default=40,
+                        help="stage span: cloze questions at most from one news question's results or one xquad article")
     parser.add_argument("--span-init", type=Path,
                         help="--stage span starts from this model folder (a trained ranker) instead of the packaged MiniLM")
     parser.add_argument("--span-negatives", type=int, default=0,
