@@ -279,9 +279,11 @@ def test_a_sure_short_answer_leads_and_an_unsure_one_is_left_out(embedded_settin
     assert team.text.startswith('**Buffalo Bills**: "Damar Hamlin, a safety for the Buffalo Bills')
     assert team.lead.startswith("Damar Hamlin, a safety") and team.citations[0].quote == team.lead
     assert_citations_exact(assistant, team)
-    # the reader's best guess for "when" is a place: no short answer, however sure
     when = assistant.ask("When did Damar Hamlin leave the hospital?")
-    assert when.answered and when.short == "" and not when.text.startswith("**")
+    assert when.short == "Monday" and when.text.startswith('**Monday**: "Damar Hamlin')
+    # nothing in the article counts days: the quote alone
+    days = assistant.ask("How many days did Damar Hamlin spend in the hospital?")
+    assert days.answered and days.short == "" and days.text.startswith("Damar Hamlin, a safety")
 
 
 def test_rerank_can_be_switched_per_call_and_from_the_cli(assistant, embedded_settings):
