@@ -499,8 +499,12 @@ def _cloze_from_pool(pool: list[Sentence], rng: random.Random, per_pool: int, ot
             seen.add((hidden, pool[best].own))
             context = pool[best]
             at = len(context.text) - len(context.own) + whole.search(context.own).start()
+            # what the ranker reads may carry the sentence before: that must not hold it either
+            others = [s.text for b, s in enumerate(pool) if b != a and not whole.search(s.text)]
             out.append({"question": cloze_question(source, start, end, word), "text": context.text,
-                        "start": at, "end": at + len(hidden), "cloze": True})
+                        "start": at, "end": at + len(hidden), "cloze": True,
+                        "hard": sorted(others, key=lambda t: -len(rest & {_stem(w) for w in content_words(t)}))[:2],
+                        "random": rng.choice(others) if others else None})
             break  # one question from a sentence
     return out
 
@@ -517,4 +521,16 @@ def cloze_examples(realtimeqa: Path, years: tuple[str, ...], xquad: Path, rng: r
     articles = {a["id"]: a["text"] for a in load_jsonl(xquad / "corpus.jsonl") if xquad_split(a["id"]) == "train"}
     for aid, text in sorted(articles.items()):
         out += _cloze_from_pool(article_sentences(aid, text), rng, per_article, other_article=False)
+    return out
+
+
+def cloze_pairs(examples: list[dict]) -> list[dict]:
+    """(experiment, session 29) Ranker pairs from cloze examples: the sentence that holds
+    the hidden string answers the cloze question; the story's sentences that share its
+    words most without holding it, and one at random, do not."""
+    out = []
+    for e in examples:
+        out.append({"question": e["question"], "text": e["text"], "label": 1})
+        for text in dict.fromkeys([*e["hard"], *([e["random"]] if e["random"] else [])]):
+            out.append({"question": e["question"], "text": text, "label": 0})
     return out

@@ -70,6 +70,31 @@ def split_weeks(folder: Path, val_every: int | None) -> tuple[tuple[str, ...], t
     return TRAIN_YEARS + tuple(sorted(rest)), tuple(sorted(val))
 
 
+def stage_cloze_pairs(args) -> None:
+    """(experiment, session 29) pairs.jsonl of ranker pairs from --span-cloze cloze
+    questions of the training articles (answer_data.cloze_pairs), to train a ranker on
+    before the real pairs (--stage train --init)."""
+    cloze = data.cloze_examples(args.realtimeqa, args.train_ids, args.xquad, random.Random(SEED),
+                                per_question=args.cloze_per_story, per_article=args.cloze_per_story)
+    cloze = random.Random(SEED).sample(cloze, min(args.span_cloze, len(cloze)))
+    rows = data.cloze_pairs(cloze)
+    args.work.mkdir(parents=True, exist_ok=True)
+    with open(args.work / "pairs.jsonl", "w", encoding="utf-8") as handle:
+        for row in rows:
+            handle.write(json.dumps(row) + "\n")
+    write_validation(args)
+    print(f"cloze pairs: {len(rows)} ({sum(r['label'] for r in rows)} positive) from {len(cloze)} cloze questions", flush=True)
+
+
+def write_validation(args) -> tuple[list[dict], list[dict]]:
+    """The validation shortlists that stage train's curve and stage export read."""
+    val_rt = data.realtimeqa_validation(args.realtimeqa, args.val_ids)
+    val_xq = data.xquad_validation(args.xquad, "heldout")
+    (args.work / "val_realtimeqa.json").write_text(json.dumps(val_rt))
+    (args.work / "val_xquad.json").write_text(json.dumps(val_xq))
+    return val_rt, val_xq
+
+
 def stage_pairs(args) -> None:
     from index.embedding import Embedder
 
@@ -85,10 +110,7 @@ def stage_pairs(args) -> None:
     with open(args.work / "pairs.jsonl", "w", encoding="utf-8") as f:
         for q, t, label in pairs:
             f.write(json.dumps({"question": q, "text": t, "label": label}) + "\n")
-    val_rt = data.realtimeqa_validation(args.realtimeqa, args.val_ids)
-    val_xq = data.xquad_validation(args.xquad, "heldout")
-    (args.work / "val_realtimeqa.json").write_text(json.dumps(val_rt))
-    (args.work / "val_xquad.json").write_text(json.dumps(val_xq))
+    val_rt, val_xq = write_validation(args)
     positives = sum(p[2] for p in pairs)
     print(
         f"pairs: {len(pairs)} ({positives} positive) from {len(rt)} realtimeqa and {len(xq)} xquad questions; "
@@ -314,7 +336,8 @@ def stage_train(args) -> None:
     dataset = Dataset.from_dict(
         {"question": [r["question"] for r in rows], "text": [r["text"] for r in rows], "label": [float(r["label"]) for r in rows]}
     )
-    model = CrossEncoder(str(model_path()), num_labels=1, max_length=args.max_length, device="cpu")
+    # --init: a trained ranker to go on from (session 29: one trained on cloze pairs first)
+    model = CrossEncoder(str(args.init or model_path()), num_labels=1, max_length=args.max_length, device="cpu")
     validation = load_validation(args, limit=args.eval_questions)
     curve_path = args.work / "curve.jsonl"
     curve_path.unlink(missing_ok=True)
@@ -608,7 +631,7 @@ def main() -> None:
     parser.add_argument("realtimeqa", type=Path, help="../shared/eval/realtimeqa-2023-24")
     parser.add_argument("xquad", type=Path, help="../shared/eval/xquad-en")
     parser.add_argument("--work", type=Path, required=True)
-    parser.add_argument("--stage", default="all", choices=["all", "pairs", "baselines", "train", "export", "mine", "listwise", "span", "attitude", "shortlists", "tune"])
+    parser.add_argument("--stage", default="all", choices=["all", "pairs", "cloze-pairs", "baselines", "train", "export", "mine", "listwise", "span", "attitude", "shortlists", "tune"])
     parser.add_argument("--epochs", type=float, default=3)
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--lr", type=float, default=4e-5)
@@ -619,7 +642,7 @@ def main() -> None:
     parser.add_argument("--listwise-epochs", type=float, default=1)
     parser.add_argument("--listwise-batch-size", type=int, default=8, help="groups a step")
     parser.add_argument("--listwise-lr", type=float, default=2e-5)
-    parser.add_argument("--init", type=Path, help="stages listwise and tune: the model folder to start from (listwise: default work/model)")
+    parser.add_argument("--init", type=Path, help="stages listwise, tune and train: the model folder to start from (listwise: default work/model; train: the packaged MiniLM)")
     parser.add_argument("--replay", type=int, default=4000, help="stage tune: training pairs replayed beside --tune-pairs")
     parser.add_argument("--tune-pairs", default="attitude-pairs.jsonl", choices=["attitude-pairs.jsonl", "shortlist-pairs.jsonl"],
                         help="stage tune: the pairs in --work to tune on")
@@ -671,7 +694,7 @@ def main() -> None:
     args.work.mkdir(parents=True, exist_ok=True)
     data.CONTEXT = args.context
     if args.stage != "all":
-        globals()[f"stage_{args.stage}"](args)
+        globals()[f"stage_{args.stage.replace('-', '_')}"](args)
         return
     # what ships; "mine" then "listwise" (then "export" again) is the experiment of a
     # listwise round on the model's own hard negatives (docs/answer-model.md: no gain)
