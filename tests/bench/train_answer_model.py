@@ -74,9 +74,9 @@ def stage_cloze_pairs(args) -> None:
     """(experiment, session 29) pairs.jsonl of ranker pairs from --span-cloze cloze
     questions of the training articles (answer_data.cloze_pairs), to train a ranker on
     before the real pairs (--stage train --init)."""
-    cloze = data.cloze_examples(args.realtimeqa, args.train_ids, args.xquad, random.Random(SEED),
-                                per_question=args.cloze_per_story, per_article=args.cloze_per_story)
-    cloze = random.Random(SEED).sample(cloze, min(args.span_cloze, len(cloze)))
+    if not args.span_cloze:
+        sys.exit("--stage cloze-pairs needs --span-cloze 1 or more")
+    cloze = sample_cloze(args)
     rows = data.cloze_pairs(cloze)
     args.work.mkdir(parents=True, exist_ok=True)
     with open(args.work / "pairs.jsonl", "w", encoding="utf-8") as handle:
@@ -84,6 +84,14 @@ def stage_cloze_pairs(args) -> None:
             handle.write(json.dumps(row) + "\n")
     write_validation(args)
     print(f"cloze pairs: {len(rows)} ({sum(r['label'] for r in rows)} positive) from {len(cloze)} cloze questions", flush=True)
+
+
+def sample_cloze(args) -> list[dict]:
+    """Up to --span-cloze cloze questions of the training articles, the same draw for
+    stage span and stage cloze-pairs."""
+    cloze = data.cloze_examples(args.realtimeqa, args.train_ids, args.xquad, random.Random(SEED),
+                                per_question=args.cloze_per_story, per_article=args.cloze_per_story)
+    return random.Random(SEED).sample(cloze, min(args.span_cloze, len(cloze)))
 
 
 def write_validation(args) -> tuple[list[dict], list[dict]]:
@@ -562,10 +570,7 @@ def stage_span(args) -> None:
     curve = []
     if args.span_cloze:
         # first the synthetic cloze questions (answer_data.cloze_examples), then the real ones
-        cloze = data.cloze_examples(args.realtimeqa, args.train_ids, args.xquad, random.Random(SEED),
-                                    per_question=args.cloze_per_story, per_article=args.cloze_per_story)
-        cloze = random.Random(SEED).sample(cloze, min(args.span_cloze, len(cloze)))
-        curve += fit_spans(model, tokenizer, cloze, args.cloze_epochs, args.span_lr, args, "cloze")
+        curve += fit_spans(model, tokenizer, sample_cloze(args), args.cloze_epochs, args.span_lr, args, "cloze")
     curve += fit_spans(model, tokenizer, train, args.span_epochs, args.span_lr, args, "span")
     model.eval()
     model.save_pretrained(str(args.work / "span-model"))
@@ -618,6 +623,14 @@ def share(text: str) -> float:
     return value
 
 
+def at_least_none(text: str) -> int:
+    """argparse type: a count, 0 or more."""
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{text}: give 0 or more")
+    return value
+
+
 def at_least_one(text: str) -> int:
     """argparse type: a count of sentences, 1 or more."""
     value = int(text)
@@ -654,11 +667,11 @@ def main() -> None:
                         help="stage pairs: news sentences holding the answer a training question gives, beside its evidence")
     parser.add_argument("--span-positives", type=at_least_one, default=3,
                         help="stage span: news sentences holding the answer a training question gives, beside its evidence")
-    parser.add_argument("--span-cloze", type=int, default=20000,
+    parser.add_argument("--span-cloze", type=at_least_none, default=20000,
                         help="stage span: first train on up to N synthetic cloze questions from the training articles "
                              "(answer_data.cloze_examples; 0: none, as before session 29)")
     parser.add_argument("--cloze-epochs", type=float, default=1)
-    parser.add_argument("--cloze-per-story", type=int, default=40,
+    parser.add_argument("--cloze-per-story", type=at_least_one, default=40,
                         help="stage span: cloze questions at most from one news question's results or one xquad article")
     parser.add_argument("--span-init", type=Path,
                         help="--stage span starts from this model folder (a trained ranker) instead of the packaged MiniLM")
