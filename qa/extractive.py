@@ -181,7 +181,8 @@ _NUMBER_WORD = re.compile(
     re.I,
 )
 _TIME_WORD = re.compile(
-    rf"\b{_MONTHS}\b|\b(?:spring|summer|autumn|fall|winter|century|decade|week|month|year|night|morning|evening"
+    # month names only capitalized: "may" and "march" are verbs as often
+    rf"\b(?-i:{_MONTHS})\b|\b(?:spring|summer|autumn|fall|winter|century|decade|week|month|year|night|morning|evening"
     r"|afternoon|ago|since|until|after|before|during)\b",
     re.I,
 )

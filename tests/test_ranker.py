@@ -85,6 +85,8 @@ def test_a_short_answer_of_another_kind_than_asked_is_never_shown():
     assert fits_kind("When did it open?", "on Monday") and fits_kind("What year was it?", "the 1990s")
     assert fits_kind("How many titles did she win?", "nine") and not fits_kind("How many titles did she win?", "Simone Biles")
     assert fits_kind("Who won?", "1990")  # only numbers and times are checked
+    # a month, not the verb: "Abe and Putin may have different expectations"
+    assert fits_kind("When did Abe visit Sochi?", "May") and not fits_kind("When did Abe visit Sochi?", "may")
 
 
 def test_weights_load_and_name_known_features():
