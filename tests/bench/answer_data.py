@@ -440,17 +440,23 @@ def span_examples(items: list[Item]) -> list[dict]:
 # from learning to copy). Only the training weeks' articles and the xquad training half.
 
 
-def cloze_spans(sentence: str) -> list[tuple[int, int, str]]:
-    """(start, end, question word) of the names, numbers and dates in ``sentence``."""
+def cloze_spans(sentence: str, style: str = "inplace") -> list[tuple[int, int, str]]:
+    """(start, end, question word) of the names, numbers and dates in ``sentence``. The
+    "front" style (session 30) also leaves out numbers of a score or range ("32-22-1") and
+    a single capitalized word that opens the sentence after a quote mark or bracket."""
+    clean = style == "front"
     out = []
     for m in _DATE.finditer(sentence):
         out.append((m.start(), m.end(), "when"))
     for m in _NUMBER.finditer(sentence):
+        if clean and (re.match(r"[-–:]\d", sentence[m.end():m.end() + 2]) or re.search(r"\d[-–:]$", sentence[:m.start()])):
+            continue  # part of a score, a range or a time ("32-22-1", "9:41"): no one number answers
         if not any(s <= m.start() < e for s, e, _ in out):
             out.append((m.start(), m.end(), "how many"))
     for m in _NAME.finditer(sentence):
         words = m.group().split()
-        if m.start() == 0 and len(words) == 1 or len(words) > 5 or any(s <= m.start() < e for s, e, _ in out):
+        opens = m.start() == 0 or clean and not sentence[: m.start()].strip(" \"“‘'(")
+        if (opens and len(words) == 1) or len(words) > 5 or any(s <= m.start() < e for s, e, _ in out):
             continue
         if words[0].lower() in STOPWORDS:  # "The", "When" opening a quote
             continue
@@ -460,16 +466,32 @@ def cloze_spans(sentence: str) -> list[tuple[int, int, str]]:
     return out
 
 
-def cloze_question(sentence: str, start: int, end: int, word: str, around: int = 14) -> str:
+_BEFORE_ANSWER = {"on", "in", "at", "by", "since", "until", "before", "after", "during", "from", "about", "nearly", "some"}
+
+
+def cloze_question(sentence: str, start: int, end: int, word: str, around: int = 14, style: str = "inplace") -> str:
     """The sentence with [start, end) replaced by the question word, at most ``around``
-    words either side of it, as a question."""
+    words either side of it, as a question. ``style="front"`` asks as people do, the
+    question word first and the hidden string left out (Lewis et al. 2019's wh heuristic):
+    "More than 100 cities have replaced..." -> "How many cities more than have replaced...?"
+    (a noun right after a hidden number goes with "how many")."""
     left = sentence[:start].split()[-around:]
     right = sentence[end:].split()[:around]
-    text = re.sub(r"\s+([,.;:!?'’])", r"\1", " ".join(left + [word] + right)).rstrip(" .!?;:,")
+    if style == "inplace":
+        words = left + [word] + right
+    else:
+        lead = [word]
+        if word == "how many" and right and right[0].isalpha() and right[0].islower():
+            lead.append(right.pop(0))
+        if left and left[-1].lower() in _BEFORE_ANSWER:
+            left.pop()  # "on Friday" -> "When ... ?", not "When ... on?"
+        words = lead + left + right
+    text = re.sub(r"\s+([,.;:!?'’])", r"\1", " ".join(words))
+    text = re.sub(r"([,;:])[,;:]+", r"\1", text).strip(" .!?;:,")
     return text[0].upper() + text[1:] + "?"
 
 
-def _cloze_from_pool(pool: list[Sentence], rng: random.Random, per_pool: int, other_article: bool) -> list[dict]:
+def _cloze_from_pool(pool: list[Sentence], rng: random.Random, per_pool: int, other_article: bool, style: str = "inplace") -> list[dict]:
     stems = [{_stem(w) for w in content_words(s.own)} for s in pool]
     out, seen = [], set()
     order = list(range(len(pool)))
@@ -480,7 +502,7 @@ def _cloze_from_pool(pool: list[Sentence], rng: random.Random, per_pool: int, ot
         source = pool[a].own
         if not 8 <= len(source.split()) <= 45:
             continue
-        for start, end, word in cloze_spans(source):
+        for start, end, word in cloze_spans(source, style):
             hidden = source[start:end]
             hidden_stems = {_stem(w) for w in content_words(hidden)}
             rest = stems[a] - hidden_stems
@@ -501,7 +523,7 @@ def _cloze_from_pool(pool: list[Sentence], rng: random.Random, per_pool: int, ot
             at = len(context.text) - len(context.own) + whole.search(context.own).start()
             # what the ranker reads may carry the sentence before: that must not hold it either
             others = [s.text for b, s in enumerate(pool) if b != a and not whole.search(s.text)]
-            out.append({"question": cloze_question(source, start, end, word), "text": context.text,
+            out.append({"question": cloze_question(source, start, end, word, style=style), "text": context.text,
                         "start": at, "end": at + len(hidden), "cloze": True,
                         "hard": sorted(others, key=lambda t: -len(rest & {_stem(w) for w in content_words(t)}))[:2],
                         "random": rng.choice(others) if others else None})
@@ -510,17 +532,18 @@ def _cloze_from_pool(pool: list[Sentence], rng: random.Random, per_pool: int, ot
 
 
 def cloze_examples(realtimeqa: Path, years: tuple[str, ...], xquad: Path, rng: random.Random,
-                   per_question: int = 40, per_article: int = 40) -> list[dict]:
+                   per_question: int = 40, per_article: int = 40, style: str = "inplace") -> list[dict]:
     """Cloze span examples from the results of the questions of ``years`` (each question's
-    results are one story, told by several articles) and the xquad training half."""
+    results are one story, told by several articles) and the xquad training half; ``style``
+    as ``cloze_question`` asks."""
     questions, sentences = questions_and_sentences(realtimeqa, years)
     out = []
     for q in questions:
         pool = list({s.own: s for r in q["results"] for s in sentences.get(r, [])}.values())
-        out += _cloze_from_pool(pool, rng, per_question, other_article=True)
+        out += _cloze_from_pool(pool, rng, per_question, other_article=True, style=style)
     articles = {a["id"]: a["text"] for a in load_jsonl(xquad / "corpus.jsonl") if xquad_split(a["id"]) == "train"}
     for aid, text in sorted(articles.items()):
-        out += _cloze_from_pool(article_sentences(aid, text), rng, per_article, other_article=False)
+        out += _cloze_from_pool(article_sentences(aid, text), rng, per_article, other_article=False, style=style)
     return out
 
 

@@ -90,7 +90,8 @@ def sample_cloze(args) -> list[dict]:
     """Up to --span-cloze cloze questions of the training articles, the same draw for
     stage span and stage cloze-pairs."""
     cloze = data.cloze_examples(args.realtimeqa, args.train_ids, args.xquad, random.Random(SEED),
-                                per_question=args.cloze_per_story, per_article=args.cloze_per_story)
+                                per_question=args.cloze_per_story, per_article=args.cloze_per_story,
+                                style=args.cloze_style)
     return random.Random(SEED).sample(cloze, min(args.span_cloze, len(cloze)))
 
 
@@ -671,6 +672,9 @@ def main() -> None:
                         help="stage span: first train on up to N synthetic cloze questions from the training articles "
                              "(answer_data.cloze_examples; 0: none, as before session 29)")
     parser.add_argument("--cloze-epochs", type=float, default=1)
+    parser.add_argument("--cloze-style", choices=["inplace", "front"], default="inplace",
+                        help="stage span: the question word where the hidden string stood (as shipped), or in front, as "
+                             "people ask, with scores and sentence-opening words left out (answer_data.cloze_question)")
     parser.add_argument("--cloze-per-story", type=at_least_one, default=40,
                         help="stage span: cloze questions at most from one news question's results or one xquad article")
     parser.add_argument("--span-init", type=Path,
