@@ -473,7 +473,7 @@ def cloze_question(sentence: str, start: int, end: int, word: str, around: int =
     """The sentence with [start, end) replaced by the question word, at most ``around``
     words either side of it, as a question. ``style="front"`` asks as people do, the
     question word first and the hidden string left out (Lewis et al. 2019's wh heuristic):
-    "More than 100 cities have replaced..." -> "How many cities more than have replaced...?"
+    "More than 100 cities have replaced..." -> "How many cities More than have replaced...?"
     (a noun right after a hidden number goes with "how many")."""
     left = sentence[:start].split()[-around:]
     right = sentence[end:].split()[:around]
@@ -487,7 +487,10 @@ def cloze_question(sentence: str, start: int, end: int, word: str, around: int =
             left.pop()  # "on Friday" -> "When ... ?", not "When ... on?"
         words = lead + left + right
     text = re.sub(r"\s+([,.;:!?'’])", r"\1", " ".join(words))
-    text = re.sub(r"([,;:])[,;:]+", r"\1", text).strip(" .!?;:,")
+    if style == "inplace":  # as shipped: its questions stay the same
+        text = text.rstrip(" .!?;:,")
+    else:
+        text = re.sub(r"([,;:])[,;:]+", r"\1", text).strip(" .!?;:,")
     return text[0].upper() + text[1:] + "?"
 
 
