@@ -63,15 +63,18 @@ class Handler(BaseHTTPRequestHandler):
         self.send_header("Content-Type", "text/event-stream")
         self.end_headers()
         pieces = re.findall(r"\S+\s*", text)
-        for n, piece in enumerate(pieces):
-            time.sleep(self.server.delay)
-            delta = {"role": "assistant", "content": piece} if n == 0 else {"content": piece}
-            chunk = {**base, "object": "chat.completion.chunk", "choices": [{"index": 0, "delta": delta, "finish_reason": None}]}
-            self.wfile.write(f"data: {json.dumps(chunk)}\n\n".encode())
+        try:
+            for n, piece in enumerate(pieces):
+                time.sleep(self.server.delay)
+                delta = {"role": "assistant", "content": piece} if n == 0 else {"content": piece}
+                chunk = {**base, "object": "chat.completion.chunk", "choices": [{"index": 0, "delta": delta, "finish_reason": None}]}
+                self.wfile.write(f"data: {json.dumps(chunk)}\n\n".encode())
+                self.wfile.flush()
+            done = {**base, "object": "chat.completion.chunk", "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]}
+            self.wfile.write(f"data: {json.dumps(done)}\n\ndata: [DONE]\n\n".encode())
             self.wfile.flush()
-        done = {**base, "object": "chat.completion.chunk", "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]}
-        self.wfile.write(f"data: {json.dumps(done)}\n\ndata: [DONE]\n\n".encode())
-        self.wfile.flush()
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # the client stopped reading (a cancelled answer): stop streaming, as a server does
 
 
 def start() -> ThreadingHTTPServer:
