@@ -516,7 +516,7 @@ def fit_spans(model, tokenizer, rows: list[dict], epochs: float, lr: float, args
     optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.01)
     steps = int(len(kept) / args.batch_size * epochs)
     schedule = get_linear_schedule_with_warmup(optimizer, int(0.1 * steps), steps)
-    rng = random.Random(SEED)
+    rng = random.Random(args.seed)
     started = time.time()
     curve = []
     pos = {n: i for i, n in enumerate(kept)}
@@ -557,7 +557,7 @@ def stage_span(args) -> None:
     from index.embedding import model_path
     from qa.ranker import SpanReader
 
-    torch.manual_seed(SEED)
+    torch.manual_seed(args.seed)
     torch.set_num_threads(args.threads)
     train, val = span_data(args)
     if args.span_negatives:
@@ -701,7 +701,7 @@ def main() -> None:
         "--question-share", type=share, default=1.0,
         help="stage train (a learning curve): only the pairs of this share of the training questions, drawn by --seed",
     )
-    parser.add_argument("--seed", type=int, default=SEED, help="stage train: the seed of the head's initialisation and the batches")
+    parser.add_argument("--seed", type=int, default=SEED, help="stages train and span: the seed of the head's initialisation and the batches (span: the cloze draw stays)")
     parser.add_argument(
         "--data-seed", type=int, default=None,
         help="stage train: another order of the batches, the head initialised as by --seed (models that can be averaged)",
