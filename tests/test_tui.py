@@ -109,9 +109,10 @@ async def test_escape_cancels_an_answer_in_progress(seeded_settings):
             await pilot.press("enter")
             for _ in range(400):  # until some tokens have streamed (later on a busy machine)
                 await pilot.pause(0.05)
-                message = list(app.query(AnswerMessage))[-1]
-                if message.body.source:
+                messages = list(app.query(AnswerMessage))
+                if messages and messages[-1].body.source:
                     break
+            message = messages[-1]
             assert message.body.source and message.answer is None  # text shows as it arrives, before the end
             await pilot.press("escape")
             await app.workers.wait_for_complete()

@@ -442,8 +442,8 @@ def span_examples(items: list[Item]) -> list[dict]:
 
 def cloze_spans(sentence: str, style: str = "inplace") -> list[tuple[int, int, str]]:
     """(start, end, question word) of the names, numbers and dates in ``sentence``. The
-    "front" style (session 30) also leaves out numbers of a score or range ("32-22-1") and
-    a single capitalized word that opens the sentence after a quote mark or bracket."""
+    "front" style (session 30) also leaves out numbers of a score, range or time ("32-22-1",
+    "9:41") and a single capitalized word opening the sentence after a quote mark."""
     clean = style == "front"
     out = []
     for m in _DATE.finditer(sentence):
