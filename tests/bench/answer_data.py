@@ -477,7 +477,7 @@ def cloze_question(sentence: str, start: int, end: int, word: str, around: int =
     (a noun right after a hidden number goes with "how many")."""
     left = sentence[:start].split()[-around:]
     right = sentence[end:].split()[:around]
-    if style == "inplace":
+    if style != "front":
         words = left + [word] + right
     else:
         lead = [word]
@@ -487,10 +487,10 @@ def cloze_question(sentence: str, start: int, end: int, word: str, around: int =
             left.pop()  # "on Friday" -> "When ... ?", not "When ... on?"
         words = lead + left + right
     text = re.sub(r"\s+([,.;:!?'’])", r"\1", " ".join(words))
-    if style == "inplace":  # as shipped: its questions stay the same
-        text = text.rstrip(" .!?;:,")
-    else:
+    if style == "front":
         text = re.sub(r"([,;:])[,;:]+", r"\1", text).strip(" .!?;:,")
+    else:  # inplace, as shipped: its questions stay the same
+        text = text.rstrip(" .!?;:,")
     return text[0].upper() + text[1:] + "?"
 
 

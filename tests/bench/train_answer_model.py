@@ -624,20 +624,16 @@ def share(text: str) -> float:
     return value
 
 
-def at_least_none(text: str) -> int:
-    """argparse type: a count, 0 or more."""
-    value = int(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"{text}: give 0 or more")
-    return value
+def at_least(minimum: int):
+    """argparse type: a count, ``minimum`` or more."""
 
+    def count(text: str) -> int:
+        value = int(text)
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"{text}: give {minimum} or more")
+        return value
 
-def at_least_one(text: str) -> int:
-    """argparse type: a count of sentences, 1 or more."""
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{text}: give 1 or more")
-    return value
+    return count
 
 
 def main() -> None:
@@ -664,18 +660,18 @@ def main() -> None:
     parser.add_argument("--tune-lr", type=float, default=2e-5)
     parser.add_argument("--span-epochs", type=float, default=3)
     parser.add_argument("--span-lr", type=float, default=5e-5)
-    parser.add_argument("--positives", type=at_least_one, default=3,
+    parser.add_argument("--positives", type=at_least(1), default=3,
                         help="stage pairs: news sentences holding the answer a training question gives, beside its evidence")
-    parser.add_argument("--span-positives", type=at_least_one, default=3,
+    parser.add_argument("--span-positives", type=at_least(1), default=3,
                         help="stage span: news sentences holding the answer a training question gives, beside its evidence")
-    parser.add_argument("--span-cloze", type=at_least_none, default=20000,
+    parser.add_argument("--span-cloze", type=at_least(0), default=20000,
                         help="stage span: first train on up to N synthetic cloze questions from the training articles "
                              "(answer_data.cloze_examples; 0: none, as before session 29)")
     parser.add_argument("--cloze-epochs", type=float, default=1)
     parser.add_argument("--cloze-style", choices=["inplace", "front"], default="inplace",
                         help="stage span: the question word where the hidden string stood (as shipped), or in front, as "
                              "people ask, with scores and sentence-opening words left out (answer_data.cloze_question)")
-    parser.add_argument("--cloze-per-story", type=at_least_one, default=40,
+    parser.add_argument("--cloze-per-story", type=at_least(1), default=40,
                         help="stage span: cloze questions at most from one news question's results or one xquad article")
     parser.add_argument("--span-init", type=Path,
                         help="--stage span starts from this model folder (a trained ranker) instead of the packaged MiniLM")
