@@ -10,6 +10,8 @@ and at the chosen one, and what a second bar on the lead's P(answers) would take
         [--xquad-split heldout] --out reads/val.jsonl
     .venv/bin/python tests/bench/choose_short_bars.py choose --on reads/val.jsonl reads/xquad.jsonl \\
         --report reads/rest.jsonl reads/dev.jsonl
+    .venv/bin/python tests/bench/choose_short_bars.py reread qa/models/answer-span.onnx /tmp/span/answer-span.onnx \\
+        --on reads/val.jsonl reads/xquad.jsonl --report reads/rest.jsonl reads/dev.jsonl
 """
 
 from __future__ import annotations
@@ -70,7 +72,7 @@ def read(args) -> None:
             row = {
                 "question": q.question, "answers": q.answers, "lead": answer.lead, "span": span,
                 "confidence": confidence, "exact": any(normalize(span) == normalize(a) for a in q.answers) if span else False,
-                "lead_p": leads[0] if leads else 0.0, "shown": answer.short,
+                "lead_p": leads[0] if leads else 0.0, "shown": answer.short, "answered": answer.answered,
             }
             out.write(json.dumps(row) + "\n")
 
@@ -106,6 +108,29 @@ def choose(args) -> None:
                   f"{sum(shown) / len(reads):.3f} | " + " | ".join(f"{len(t)} ({sum(t)})" for t in taken) + " |")
 
 
+def reread(args) -> None:
+    """Read the same leads with other span reader files (the leads do not depend on the
+    reader): each file's bar chosen on the --on reads by the shipped rule, and exact short
+    answers over all answerable questions at that bar on every set."""
+    from qa.answer_eval import normalize
+    from qa.ranker import SpanReader, short_read
+
+    sets = {path: load(path) for path in [*args.on, *args.report]}
+    readers = {path: SpanReader(path).load() for path in args.readers}  # a missing file fails before any output
+    print("| reader | bar | " + " | ".join(f"{path.stem} ({len(rows)})" for path, rows in sets.items()) + " |")
+    print("|---|---|" + "---|" * len(sets))
+    for reader_path, reader in readers.items():
+        seen = {}
+        for path, rows in sets.items():
+            seen[path] = []
+            for r in rows:
+                span, confidence = short_read(reader, r["question"], r["lead"]) if r["answered"] else ("", 0.0)
+                seen[path].append((confidence, bool(span) and any(normalize(span) == normalize(a) for a in r["answers"])))
+        bar = pick_short_bar({path.name: seen[path] for path in args.on})
+        cells = [f"{sum(shown_at(s, bar)) / len(s):.3f} [{sum(shown_at(s, bar))}]" for s in seen.values()]
+        print(f"| {reader_path} | {bar} | " + " | ".join(cells) + " |")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -118,18 +143,23 @@ def main() -> None:
     c = sub.add_parser("choose", help="pick the bar on some sets' reads, report it on others")
     c.add_argument("--on", type=Path, nargs="+", required=True, help="the validation sets' reads: the bar is chosen on these")
     c.add_argument("--report", type=Path, nargs="*", default=[], help="reads only reported (the test sets)")
+    rr = sub.add_parser("reread", help="read the leads of some reads again with other span reader files")
+    rr.add_argument("readers", type=Path, nargs="+", help="answer-span.onnx files")
+    rr.add_argument("--on", type=Path, nargs="+", required=True, help="the validation sets' reads: each bar is chosen on these")
+    rr.add_argument("--report", type=Path, nargs="*", default=[], help="reads only reported (the test sets)")
     args = parser.parse_args()
     from qa.evaluation import EvalSetError
+    from qa.ranker import RankerError
 
     try:
-        if args.command == "choose":
+        if args.command in ("choose", "reread"):
             for path in args.on:
                 if looks_like_test_set(path):
                     sys.exit(f"{path} looks like a test set: choose nothing on it")
-            choose(args)
+            (choose if args.command == "choose" else reread)(args)
         else:
             read(args)
-    except (OSError, EvalSetError) as exc:
+    except (OSError, EvalSetError, RankerError) as exc:
         sys.exit(f"choose_short_bars: {exc}")
     except (ValueError, KeyError) as exc:  # a reads file that `read` did not write
         sys.exit(f"choose_short_bars: not a reads file of `read`: {exc!r}")
