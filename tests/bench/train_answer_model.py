@@ -565,13 +565,15 @@ def stage_span(args) -> None:
             sys.exit(f"--span-negatives reads {args.work / 'pairs.jsonl'}: run --stage pairs into this --work first")
         train += no_answer_examples(args.work / "pairs.jsonl", {r["question"] for r in train}, args.span_negatives)
     tokenizer = AutoTokenizer.from_pretrained(str(model_path()))
-    # --span-init: a trained ranker's transformer (its head is left out, a span head is new)
+    # --span-init: a trained ranker's transformer (its head left out, a span head new) or a cloze-model (head kept)
     model = AutoModelForQuestionAnswering.from_pretrained(str(args.span_init or model_path()), num_labels=2)
     started = time.time()
     curve = []
     if args.span_cloze:
         # first the synthetic cloze questions (answer_data.cloze_examples), then the real ones
         curve += fit_spans(model, tokenizer, sample_cloze(args), args.cloze_epochs, args.span_lr, args, "cloze")
+        # kept so that the second step alone can be tried again: --span-cloze 0 --span-init work/cloze-model
+        model.save_pretrained(str(args.work / "cloze-model"))
     curve += fit_spans(model, tokenizer, train, args.span_epochs, args.span_lr, args, "span")
     model.eval()
     model.save_pretrained(str(args.work / "span-model"))
@@ -664,17 +666,18 @@ def main() -> None:
                         help="stage pairs: news sentences holding the answer a training question gives, beside its evidence")
     parser.add_argument("--span-positives", type=at_least(1), default=3,
                         help="stage span: news sentences holding the answer a training question gives, beside its evidence")
-    parser.add_argument("--span-cloze", type=at_least(0), default=20000,
+    parser.add_argument("--span-cloze", type=at_least(0), default=60000,
                         help="stage span: first train on up to N synthetic cloze questions from the training articles "
-                             "(answer_data.cloze_examples; 0: none, as before session 29)")
+                             "(answer_data.cloze_examples; 0: none, as before session 29; 20000 in session 29)")
     parser.add_argument("--cloze-epochs", type=float, default=1)
     parser.add_argument("--cloze-style", choices=["inplace", "front"], default="inplace",
                         help="stage span: the question word where the hidden string stood (as shipped), or in front, as "
                              "people ask, with scores and sentence-opening words left out (answer_data.cloze_question)")
-    parser.add_argument("--cloze-per-story", type=at_least(1), default=40,
-                        help="stage span: cloze questions at most from one news question's results or one xquad article")
+    parser.add_argument("--cloze-per-story", type=at_least(1), default=100,
+                        help="stage span: cloze questions at most from one news question's results or one xquad article "
+                             "(40 in session 29; at 100 the pool is used whole, 34,758 questions)")
     parser.add_argument("--span-init", type=Path,
-                        help="--stage span starts from this model folder (a trained ranker) instead of the packaged MiniLM")
+                        help="--stage span starts from this model folder (a trained ranker, or a reader's work/cloze-model) instead of the packaged MiniLM")
     parser.add_argument("--span-negatives", type=int, default=0,
                         help="stage span (experiment): non-answer sentences a training question, read as no answer "
                              "(taken from work/pairs.jsonl, which --stage pairs writes)")
