@@ -675,7 +675,7 @@ def main() -> None:
                              "people ask, with scores and sentence-opening words left out (answer_data.cloze_question)")
     parser.add_argument("--cloze-per-story", type=at_least(1), default=100,
                         help="stage span: cloze questions at most from one news question's results or one xquad article "
-                             "(40 in session 29; at 100 the pool is used whole, 34,758 questions)")
+                             "(40 in session 29; at 100 the pool is used whole: 34,858, of which 34,758 fit in 128 word pieces)")
     parser.add_argument("--span-init", type=Path,
                         help="--stage span starts from this model folder (a trained ranker, or a reader's work/cloze-model) instead of the packaged MiniLM")
     parser.add_argument("--span-negatives", type=int, default=0,
