@@ -30,6 +30,11 @@ def token_f1(prediction: str, gold: str) -> float:
     return 2 * precision * recall / (precision + recall)
 
 
+def exact(prediction: str, answers: list[str]) -> bool:
+    """Whether a (short) answer is one of the gold answers, SQuAD-normalized; never an empty one."""
+    return bool(prediction) and any(normalize(prediction) == normalize(a) for a in answers)
+
+
 def contains(text: str, answers: list[str]) -> bool:
     norm = normalize(text)
     return any(normalize(a) and normalize(a) in norm for a in answers)
@@ -78,7 +83,7 @@ def score_answers(
             answerable_n += 1
             in_lead += contains(answer.lead, q.answers)
             short = answer.short or answer.lead
-            em += max(float(normalize(short) == normalize(a)) for a in q.answers)
+            em += exact(short, q.answers)
             f1 += max(token_f1(short, a) for a in q.answers)
             lead_f1 += max(token_f1(answer.lead, a) for a in q.answers)
     n = max(answerable_n, 1)

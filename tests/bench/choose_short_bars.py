@@ -31,7 +31,7 @@ from fit_answer_combiner import looks_like_test_set, pick_short_bar, shown_at  #
 
 def read(args) -> None:
     from index import Index, Settings
-    from qa.answer_eval import normalize
+    from qa.answer_eval import exact
     from qa.assistant import Assistant, Filters
     from qa.evaluation import corpus_path, eval_collection_name, load_questions
     from qa.ranker import short_read
@@ -71,7 +71,7 @@ def read(args) -> None:
             span, confidence = short_read(ranker.span_reader, q.question, answer.lead) if answer.answered and leads else ("", 0.0)
             row = {
                 "question": q.question, "answers": q.answers, "lead": answer.lead, "span": span,
-                "confidence": confidence, "exact": any(normalize(span) == normalize(a) for a in q.answers) if span else False,
+                "confidence": confidence, "exact": exact(span, q.answers),
                 "lead_p": leads[0] if leads else 0.0, "shown": answer.short, "answered": answer.answered,
             }
             out.write(json.dumps(row) + "\n")
@@ -79,7 +79,10 @@ def read(args) -> None:
 
 def load(path: Path) -> list[dict]:
     with open(path, encoding="utf-8") as handle:
-        return [json.loads(line) for line in handle]
+        reads = [json.loads(line) for line in handle]
+    if not reads:
+        raise ValueError(f"{path} holds no reads")
+    return reads
 
 
 def pairs(reads) -> list[tuple[float, bool]]:
@@ -112,7 +115,7 @@ def reread(args) -> None:
     """Read the same leads with other span reader files (the leads do not depend on the
     reader): each file's bar chosen on the --on reads by the shipped rule, and exact short
     answers over all answerable questions at that bar on every set."""
-    from qa.answer_eval import normalize
+    from qa.answer_eval import exact
     from qa.ranker import SpanReader, short_read
 
     sets = {path: load(path) for path in [*args.on, *args.report]}
@@ -125,9 +128,10 @@ def reread(args) -> None:
             seen[path] = []
             for r in rows:
                 span, confidence = short_read(reader, r["question"], r["lead"]) if r["answered"] else ("", 0.0)
-                seen[path].append((confidence, bool(span) and any(normalize(span) == normalize(a) for a in r["answers"])))
+                seen[path].append((confidence, exact(span, r["answers"])))
         bar = pick_short_bar({path.name: seen[path] for path in args.on})
-        cells = [f"{sum(shown_at(s, bar)) / len(s):.3f} [{sum(shown_at(s, bar))}]" for s in seen.values()]
+        hits = [sum(shown_at(s, bar)) for s in seen.values()]
+        cells = [f"{hit / len(s):.3f} [{hit}]" for hit, s in zip(hits, seen.values())]
         print(f"| {reader_path} | {bar} | " + " | ".join(cells) + " |")
 
 

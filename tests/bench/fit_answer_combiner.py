@@ -259,7 +259,7 @@ def refusal_bar(val_rows: dict, weights, bias) -> float:
 def short_reads(val_rows: dict, weights, bias) -> dict[str, list[tuple[float, bool]]]:
     """For the leads chosen on the validation questions: (the span reader's confidence in
     its short answer, 0.0 where none could show; whether that answer is exact), by set."""
-    from qa.answer_eval import normalize
+    from qa.answer_eval import exact as is_exact
     from qa.ranker import SpanReader, short_read
 
     reader = SpanReader()
@@ -273,8 +273,7 @@ def short_reads(val_rows: dict, weights, bias) -> dict[str, list[tuple[float, bo
             lead = row["cands"][int(np.argmax(row["X"] @ weights + bias))]
             text = " ".join(with_context(lead, row["top"]).text.split())
             span, confidence = short_read(reader, r["question"], text)  # ("", 0.0): never shown
-            exact = bool(span) and any(normalize(span) == normalize(a) for a in r["answers"])
-            seen.append((confidence, exact))
+            seen.append((confidence, is_exact(span, r["answers"])))
         out[name] = seen
     return out
 
