@@ -10,7 +10,8 @@ Stages (each reads what the one before wrote into --work):
           held-out xquad half (with --val-every N, every Nth week of 2024 validates and
           the others are trained on too);
   baselines  P@1 of what the answerer had before (cosine, cheap features, both);
-  train   fine-tune the packaged all-MiniLM-L6-v2 transformer with a 1-output head, with
+  train   fine-tune the packaged all-MiniLM-L6-v2 transformer (or --init: a trained ranker,
+          or the span stage's work/cloze-model) with a 1-output head, with
           sentence-transformers' CrossEncoderTrainer and binary cross-entropy; P@1 on the
           validation weeks is logged every --eval-steps (the validation curve);
   export  ONNX (fp32 and int8 dynamic quantization per output channel), both measured on the validation
@@ -272,6 +273,31 @@ def stage_listwise(args) -> None:
           f"loss {losses[:1]} -> {losses[-3:]}", flush=True)
 
 
+def ranker_start(folder: Path, work: Path) -> str:
+    """The folder a ranker's training starts from. The span reader's cloze model
+    (``work/cloze-model`` of --stage span) is a question-answering checkpoint with neither
+    tokenizer files nor the pooler the scoring head reads: both come from the packaged
+    MiniLM, into ``work/init-from-reader``; its span head is left out by the loading."""
+    from safetensors.torch import load_file, save_file
+
+    from index.embedding import model_path
+
+    config = json.loads((folder / "config.json").read_text())
+    if "BertForQuestionAnswering" not in config.get("architectures", []):
+        return str(folder)
+    base, out = Path(model_path()), work / "init-from-reader"
+    out.mkdir(parents=True, exist_ok=True)
+    shutil.copy(folder / "config.json", out)
+    for name in ("tokenizer.json", "tokenizer_config.json", "vocab.txt", "special_tokens_map.json"):
+        if (base / name).is_file():
+            shutil.copy(base / name, out)
+    weights = load_file(str(folder / "model.safetensors"))
+    pooler = {f"bert.{k}": v for k, v in load_file(str(base / "model.safetensors")).items() if k.startswith("pooler.")}
+    save_file({k: v.contiguous() for k, v in {**weights, **pooler}.items()}, str(out / "model.safetensors"), metadata={"format": "pt"})
+    print(f"ranker starts from {folder} (the reader's transformer, the packaged pooler and tokenizer)", flush=True)
+    return str(out)
+
+
 def load_validation(args, limit: int | None = None) -> dict[str, list[dict]]:
     out = {}
     for name in ("realtimeqa", "xquad"):
@@ -345,8 +371,10 @@ def stage_train(args) -> None:
     dataset = Dataset.from_dict(
         {"question": [r["question"] for r in rows], "text": [r["text"] for r in rows], "label": [float(r["label"]) for r in rows]}
     )
-    # --init: a trained ranker to go on from (session 29: one trained on cloze pairs first)
-    model = CrossEncoder(str(args.init or model_path()), num_labels=1, max_length=args.max_length, device="cpu")
+    # --init: a trained ranker to go on from (session 29: one trained on cloze pairs first),
+    # or the span reader's cloze model (session 32: the ensemble's second file)
+    start = ranker_start(args.init, args.work) if args.init else str(model_path())
+    model = CrossEncoder(start, num_labels=1, max_length=args.max_length, device="cpu")
     validation = load_validation(args, limit=args.eval_questions)
     curve_path = args.work / "curve.jsonl"
     curve_path.unlink(missing_ok=True)
@@ -654,7 +682,7 @@ def main() -> None:
     parser.add_argument("--listwise-epochs", type=float, default=1)
     parser.add_argument("--listwise-batch-size", type=int, default=8, help="groups a step")
     parser.add_argument("--listwise-lr", type=float, default=2e-5)
-    parser.add_argument("--init", type=Path, help="stages listwise, tune and train: the model folder to start from (listwise: default work/model; train: the packaged MiniLM)")
+    parser.add_argument("--init", type=Path, help="stages listwise, tune and train: the model folder to start from (listwise: default work/model; train: the packaged MiniLM, or a trained ranker, or the span stage's work/cloze-model)")
     parser.add_argument("--replay", type=int, default=4000, help="stage tune: training pairs replayed beside --tune-pairs")
     parser.add_argument("--tune-pairs", default="attitude-pairs.jsonl", choices=["attitude-pairs.jsonl", "shortlist-pairs.jsonl"],
                         help="stage tune: the pairs in --work to tune on")
