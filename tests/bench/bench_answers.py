@@ -70,6 +70,20 @@ def cold_ask(settings: Settings, question: str, runs: int = 3) -> float:
     return sorted(times)[len(times) // 2]
 
 
+def scaled_cross_encoder(paths: list[Path], scale: tuple[float, float], max_length: int):
+    """Other ranker files in place of the shipped pair, their mean logit mapped onto the
+    pair's scale so that the shipped weights read it without a refit (session 33)."""
+    from qa.ranker import CrossEncoderOnnx
+
+    alpha, beta = scale
+
+    class Scaled(CrossEncoderOnnx):
+        def _run(self, pairs):
+            return alpha * super()._run(pairs) + beta
+
+    return Scaled(paths, max_length=max_length)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("eval_set", type=Path)
@@ -79,7 +93,11 @@ def main() -> None:
     parser.add_argument("--sweep", action="store_true", help="also try other hand-set scoring weights")
     parser.add_argument("--no-history", action="store_true", help="ask the last turn alone")
     parser.add_argument("--weights", type=Path, help="answer-ranker.json to use (default: the shipped one)")
-    parser.add_argument("--model", type=Path, help="answer-ranker.onnx to use (default: the shipped one)")
+    parser.add_argument("--model", type=Path, nargs="+", help="answer-ranker .onnx file(s) to use, their mean logit (default: the shipped ones)")
+    parser.add_argument(
+        "--model-scale", type=float, nargs=2, metavar=("ALPHA", "BETA"), default=(1.0, 0.0),
+        help="with --model: read the mean logit as ALPHA * mean + BETA, the shipped pair's scale (calibrate_ensemble.py)",
+    )
     parser.add_argument("--xquad-split", choices=["train", "heldout"], help="only the questions of that half of xquad's articles")
     parser.add_argument("--no-dates", action="store_true", help="ignore the questions' dates (default: ask as of each)")
     args = parser.parse_args()
@@ -98,10 +116,10 @@ def main() -> None:
 
         questions = [q for q in questions if xquad_split(q.gold_articles[0]) == args.xquad_split]
     questions = questions[: args.limit] if args.limit else questions
-    from qa.ranker import AnswerRanker, CrossEncoderOnnx, load_combiner
+    from qa.ranker import AnswerRanker, load_combiner
 
     spec = load_combiner(args.weights) if args.weights else load_combiner()
-    model = CrossEncoderOnnx(args.model, max_length=int(spec.get("max_length", 160))) if args.model else None
+    model = scaled_cross_encoder(args.model, args.model_scale, int(spec.get("max_length", 160))) if args.model else None
     retriever = Retriever(idx, rerank=True, ranker=AnswerRanker(model=model, spec=spec))
     retriever.warm_up()
     plain = Retriever(idx, rerank=False, ranker=retriever.ranker)
