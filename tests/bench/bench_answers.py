@@ -70,6 +70,26 @@ def cold_ask(settings: Settings, question: str, runs: int = 3) -> float:
     return sorted(times)[len(times) // 2]
 
 
+def open_eval_set(args) -> tuple[Settings, Index, list]:
+    """The eval set's index (synced: a no-op once built) and its questions, only those of
+    one half of xquad's articles with ``args.xquad_split`` (the answer model trained on the
+    other half, answer_data.py)."""
+    settings = Settings(
+        data_dir=args.data_dir,
+        collection=args.collection or eval_collection_name(args.eval_set),
+        model_cache_dir=Path(os.environ.get("QA_MODEL_CACHE_DIR", Settings().model_cache_dir)),
+    )
+    idx = Index.open(settings=settings)
+    idx.sync([corpus_path(args.eval_set)])
+    questions = load_questions(args.eval_set)
+    if getattr(args, "xquad_split", None):
+        sys.path.insert(0, str(Path(__file__).resolve().parent))
+        from answer_data import xquad_split
+
+        questions = [q for q in questions if xquad_split(q.gold_articles[0]) == args.xquad_split]
+    return settings, idx, questions
+
+
 def scaled_cross_encoder(paths: list[Path], scale: tuple[float, float], max_length: int):
     """Other ranker files in place of the shipped pair, their mean logit mapped onto the
     pair's scale so that the shipped weights read it without a refit (session 33)."""
@@ -102,19 +122,7 @@ def main() -> None:
     parser.add_argument("--no-dates", action="store_true", help="ignore the questions' dates (default: ask as of each)")
     args = parser.parse_args()
 
-    settings = Settings(
-        data_dir=args.data_dir,
-        collection=args.collection or eval_collection_name(args.eval_set),
-        model_cache_dir=Path(os.environ.get("QA_MODEL_CACHE_DIR", Settings().model_cache_dir)),
-    )
-    idx = Index.open(settings=settings)
-    idx.sync([corpus_path(args.eval_set)])
-    questions = load_questions(args.eval_set)
-    if args.xquad_split:  # the answer model trained on one half of the articles (answer_data.py)
-        sys.path.insert(0, str(Path(__file__).resolve().parent))
-        from answer_data import xquad_split
-
-        questions = [q for q in questions if xquad_split(q.gold_articles[0]) == args.xquad_split]
+    settings, idx, questions = open_eval_set(args)
     questions = questions[: args.limit] if args.limit else questions
     from qa.ranker import AnswerRanker, load_combiner
 

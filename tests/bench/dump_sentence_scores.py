@@ -12,18 +12,19 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from index import Index, Settings  # noqa: E402
+from bench_answers import open_eval_set  # noqa: E402
+
 from qa.answer_eval import contains  # noqa: E402
 from qa.assistant import PASSAGES, PER_ARTICLE, condense  # noqa: E402
-from qa.evaluation import corpus_path, eval_collection_name, load_questions  # noqa: E402
-from qa.extractive import _NAME, _WORD, _has_cue, _stem, asked_part, candidates, content_words, is_yes_no, question_kind  # noqa: E402
+from index.lexical import WORD  # noqa: E402
+from qa.extractive import _NAME, _has_cue, _stem, asked_part, candidates, content_words, is_yes_no, question_kind  # noqa: E402
 from qa.retrieval import Retriever  # noqa: E402
 
 
@@ -41,17 +42,10 @@ def main() -> None:
     parser.add_argument("--limit", type=int)
     parser.add_argument("--no-dates", action="store_true", help="ignore the questions' dates (default: ask as of each)")
     args = parser.parse_args()
-    settings = Settings(
-        data_dir=args.data_dir,
-        collection=args.collection or eval_collection_name(args.eval_set),
-        model_cache_dir=Path(os.environ.get("QA_MODEL_CACHE_DIR", Settings().model_cache_dir)),
-    )
-    idx = Index.open(settings=settings)
-    idx.sync([corpus_path(args.eval_set)])
+    _, idx, questions = open_eval_set(args)
     retriever = Retriever(idx)
     retriever.warm_up()
     embedder = retriever.embedder
-    questions = load_questions(args.eval_set)
     questions = questions[: args.limit] if args.limit else questions
     out = []
     for q in questions:
@@ -81,8 +75,8 @@ def main() -> None:
         rows = []
         for c, d, da, dt, dw, win in zip(cands, dense, dense_asked, titled, window, windows):
             s_terms = {_stem(w) for w in content_words(c.text)}
-            asked = {w.lower() for w in _WORD.findall(q.question)}
-            names = [m for m in _NAME.finditer(c.text) if m.start() > 0 and not {w.lower() for w in _WORD.findall(m.group())} <= asked]
+            asked = {w.lower() for w in WORD.findall(q.question)}
+            names = [m for m in _NAME.finditer(c.text) if m.start() > 0 and not {w.lower() for w in WORD.findall(m.group())} <= asked]
             rows.append(
                 {
                     "novel": round(len(s_terms - q_terms) / max(len(s_terms), 1), 4),

@@ -1,0 +1,74 @@
+"""Two answerers question by question on one eval set: the shipped one and a candidate
+(--weights, or --model FILES [--model-scale A B] as bench_answers.py takes them). Prints
+how many questions each leads with the gold answer, how many flip each way, and the exact
+two-sided sign test on the flips: whether a difference is more than the set's noise.
+
+    .venv/bin/python tests/bench/compare_answers.py ../shared/eval/realtimeqa-dev \\
+        --data-dir DIR --collection C --model qa/models/answer-ranker.onnx OTHER.onnx --model-scale A B
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from math import comb
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from bench_answers import open_eval_set, scaled_cross_encoder  # noqa: E402
+
+from qa.answer_eval import contains  # noqa: E402
+from qa.assistant import Assistant, Filters  # noqa: E402
+from qa.ranker import AnswerRanker, load_combiner  # noqa: E402
+from qa.retrieval import Retriever  # noqa: E402
+
+
+def sign_test(gained: int, lost: int) -> float:
+    """Exact two-sided p of ``gained`` against ``lost`` flips if either way were a coin."""
+    n = gained + lost
+    if n == 0:
+        return 1.0
+    tail = sum(comb(n, k) for k in range(0, min(gained, lost) + 1)) / 2**n
+    return min(1.0, 2 * tail)
+
+
+def leads(assistant: Assistant, questions, use_dates: bool = True) -> list[bool]:
+    out = []
+    for q in questions:
+        filters = Filters(as_of=q.date) if use_dates and q.date else None
+        answer = assistant.ask(q.question, history=q.history, filters=filters)
+        out.append(bool(contains(answer.lead, q.answers)))  # as bench_answers counts it
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("eval_set", type=Path)
+    parser.add_argument("--data-dir", type=Path, required=True)
+    parser.add_argument("--collection")
+    parser.add_argument("--weights", type=Path, help="the candidate's answer-ranker.json")
+    parser.add_argument("--model", type=Path, nargs="+", help="the candidate's ranker .onnx files")
+    parser.add_argument("--model-scale", type=float, nargs=2, metavar=("ALPHA", "BETA"), default=(1.0, 0.0))
+    parser.add_argument("--xquad-split", choices=["train", "heldout"])
+    args = parser.parse_args()
+    if not (args.weights or args.model):
+        parser.error("give the candidate: --weights and/or --model")
+    _, idx, questions = open_eval_set(args)
+    questions = [q for q in questions if q.answerable and q.answers]
+    spec = load_combiner(args.weights) if args.weights else load_combiner()
+    model = scaled_cross_encoder(args.model, args.model_scale, int(spec.get("max_length", 160))) if args.model else None
+    shipped = leads(Assistant(Retriever(idx, rerank=True, ranker=AnswerRanker())), questions)
+    candidate = leads(Assistant(Retriever(idx, rerank=True, ranker=AnswerRanker(model=model, spec=spec))), questions)
+    gained = sum(c and not s for s, c in zip(shipped, candidate))
+    lost = sum(s and not c for s, c in zip(shipped, candidate))
+    print("| questions | shipped | candidate | gained | lost | both | sign test p |")
+    print("|---:|---:|---:|---:|---:|---:|---:|")
+    both = sum(s and c for s, c in zip(shipped, candidate))
+    print(f"| {len(questions)} | {sum(shipped)} | {sum(candidate)} | {gained} | {lost} | {both} | {sign_test(gained, lost):.3f} |")
+
+
+if __name__ == "__main__":
+    main()
