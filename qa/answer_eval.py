@@ -7,7 +7,7 @@ import statistics
 import string
 import time
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from .evaluation import Question
 
@@ -53,9 +53,12 @@ class AnswerScores:
     refusal_f1: float | None
     refused: float  # share of all questions refused
     p50_ms: float
+    # per answerable question with answers, in order: did the gold stand in the lead (to
+    # compare two answerers question by question; not in ``to_dict``)
+    gold_leads: list[bool] = field(default_factory=list, repr=False)
 
     def to_dict(self) -> dict:
-        return {k: (round(v, 4) if isinstance(v, float) else v) for k, v in self.__dict__.items()}
+        return {k: (round(v, 4) if isinstance(v, float) else v) for k, v in self.__dict__.items() if k != "gold_leads"}
 
 
 def score_answers(
@@ -66,6 +69,7 @@ def score_answers(
 
     in_lead = em = f1 = lead_f1 = valid = 0.0
     answerable_n = 0
+    gold_leads: list[bool] = []
     refused_right = refused = should_refuse = 0
     timings: list[float] = []
     for q in questions:
@@ -81,7 +85,8 @@ def score_answers(
             refused_right += not q.answerable
         if q.answerable and q.answers:
             answerable_n += 1
-            in_lead += contains(answer.lead, q.answers)
+            gold_leads.append(contains(answer.lead, q.answers))
+            in_lead += gold_leads[-1]
             short = answer.short or answer.lead
             em += exact(short, q.answers)
             f1 += max(token_f1(short, a) for a in q.answers)
@@ -106,6 +111,7 @@ def score_answers(
         refusal_f1=f,
         refused=refused / max(len(questions), 1),
         p50_ms=statistics.median(timings) if timings else 0.0,
+        gold_leads=gold_leads,
     )
 
 

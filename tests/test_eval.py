@@ -117,3 +117,26 @@ def test_p95_is_never_below_p50():
 
     scores = score_retrieval([Question("1", "x", [], ["a"]), Question("2", "y", [], ["a"])], search)
     assert scores.p95_ms >= scores.p50_ms
+
+
+def test_gold_leads_follow_the_answerable_questions_in_order():
+    """What compare_answers.py pairs up between two answerers, question by question."""
+    from qa.answer import Answer
+    from qa.answer_eval import score_answers
+    from qa.evaluation import Question
+
+    replies = {"Who won?": "The Buffalo Bills won on Sunday. [1]", "Is it raining?": "No.", "Where?": "In the city. [1]"}
+
+    class Replies:  # an answerer that says what it is given (Assistant.ask's signature)
+        def ask(self, question, history=None, filters=None):
+            return Answer(question=question, text=replies[question])
+
+    questions = [
+        Question("1", "Who won?", ["Buffalo Bills"], []),
+        Question("2", "Is it raining?", [], [], answerable=False),
+        Question("3", "Where?", ["Orchard Park"], []),
+    ]
+    scores = score_answers(Replies(), questions)
+    assert scores.gold_leads == [True, False]
+    assert scores.gold_in_lead == 0.5
+    assert "gold_leads" not in scores.to_dict()  # `qa eval --json` keeps its keys

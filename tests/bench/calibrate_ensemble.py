@@ -5,8 +5,9 @@ mean(reference logits) over (question, sentence) pairs of training questions onl
 
 The pairs: every --every-th question of --year in realtimeqa-2023-24 (2023: the ranker's
 training weeks; never realtimeqa-dev, mtrag-dev or the 2024 weeks), each with the
---shortlist sentences (4-90 words, the one before as context where it refers back) of its
-search results that share most of its words, as the answerer's shortlist is drawn.
+--shortlist sentences (split as the index splits them, 4-90 words, the one before as
+context where it refers back) of its search results that share most of its words, as the
+answerer's shortlist is drawn.
 
     .venv/bin/python tests/bench/calibrate_ensemble.py ../shared/eval/realtimeqa-2023-24 \\
         --candidate qa/models/answer-ranker.onnx WORK/answer-ranker-cl.onnx
@@ -18,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
 import sys
 from pathlib import Path
 
@@ -27,10 +27,10 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
+from index.chunking import sentence_spans  # noqa: E402
+from index.errors import QAError  # noqa: E402
 from qa.extractive import _stem, content_words, ranker_text  # noqa: E402
 from qa.ranker import CrossEncoderOnnx, load_combiner, model_files  # noqa: E402
-
-SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
 
 
 def shortlist_pairs(eval_set: Path, year: str, every: int, shortlist: int) -> tuple[int, list[tuple[str, str]]]:
@@ -49,8 +49,9 @@ def shortlist_pairs(eval_set: Path, year: str, every: int, shortlist: int) -> tu
         terms = {_stem(w) for w in content_words(q["question"])}
         scored = []
         for result in q["results"]:
-            previous = ""
-            for sentence in SENTENCE_END.split(texts.get(result, "")):
+            text, previous = texts.get(result, ""), ""
+            for start, end in sentence_spans(text):
+                sentence = text[start:end]
                 if 4 <= len(sentence.split()) <= 90:
                     overlap = len(terms & {_stem(w) for w in content_words(sentence)}) / (len(terms) or 1)
                     scored.append((overlap, ranker_text(sentence, previous)))
@@ -69,11 +70,17 @@ def main() -> None:
     parser.add_argument("--every", type=int, default=3)
     parser.add_argument("--shortlist", type=int, default=16)
     args = parser.parse_args()
-    spec = load_combiner()
-    max_length = int(spec.get("max_length", 160))
-    n, pairs = shortlist_pairs(args.eval_set, args.year, args.every, args.shortlist)
-    reference = CrossEncoderOnnx(args.reference or model_files(spec), max_length=max_length, cache_size=0)._run(pairs)
-    candidate = CrossEncoderOnnx(args.candidate, max_length=max_length, cache_size=0)._run(pairs)
+    try:
+        spec = load_combiner()
+        max_length = int(spec.get("max_length", 160))
+        # loaded first: a bad file fails before the corpus is read
+        models = [CrossEncoderOnnx(files, max_length=max_length, cache_size=0).load() for files in (args.reference or model_files(spec), args.candidate)]
+        n, pairs = shortlist_pairs(args.eval_set, args.year, args.every, args.shortlist)
+    except (OSError, ValueError, QAError) as exc:
+        sys.exit(f"calibrate_ensemble: {exc}")
+    if not pairs:
+        sys.exit(f"calibrate_ensemble: no questions of {args.year} with sentences in {args.eval_set}")
+    reference, candidate = (m.score(pairs) for m in models)
     alpha = float(reference.std() / candidate.std())
     beta = float(reference.mean() - alpha * candidate.mean())
     print(json.dumps({
