@@ -26,6 +26,7 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
 from index import Index, Settings  # noqa: E402
+from index.errors import QAError  # noqa: E402
 from qa.answer_eval import contains, score_answers, token_f1  # noqa: E402
 from qa.assistant import Assistant  # noqa: E402
 from qa.evaluation import corpus_path, eval_collection_name, evaluate_retriever, load_questions  # noqa: E402
@@ -122,14 +123,18 @@ def main() -> None:
     parser.add_argument("--no-dates", action="store_true", help="ignore the questions' dates (default: ask as of each)")
     args = parser.parse_args()
 
-    settings, idx, questions = open_eval_set(args)
-    questions = questions[: args.limit] if args.limit else questions
     from qa.ranker import AnswerRanker, load_combiner
 
-    spec = load_combiner(args.weights) if args.weights else load_combiner()
-    model = scaled_cross_encoder(args.model, args.model_scale, int(spec.get("max_length", 160))) if args.model else None
-    retriever = Retriever(idx, rerank=True, ranker=AnswerRanker(model=model, spec=spec))
-    retriever.warm_up()
+    try:
+        spec = load_combiner(args.weights) if args.weights else load_combiner()
+        model = scaled_cross_encoder(args.model, args.model_scale, int(spec.get("max_length", 160))) if args.model else None
+        ranker = AnswerRanker(model=model, spec=spec).load()  # a bad file fails before the index is built
+        settings, idx, questions = open_eval_set(args)
+        retriever = Retriever(idx, rerank=True, ranker=ranker)
+        retriever.warm_up()
+    except (OSError, QAError) as exc:
+        sys.exit(f"bench_answers: {exc}")
+    questions = questions[: args.limit] if args.limit else questions
     plain = Retriever(idx, rerank=False, ranker=retriever.ranker)
     shipped = "reranked" if retriever.ranker.rerank_answers_by_default else "no rerank"
     rows = []
