@@ -56,9 +56,28 @@ class AnswerScores:
     # per answerable question with answers, in order: did the gold stand in the lead (to
     # compare two answerers question by question; not in ``to_dict``)
     gold_leads: list[bool] = field(default_factory=list, repr=False)
+    # per question, in order: was it refused (for a paired bootstrap of refusal F1)
+    refusals: list[bool] = field(default_factory=list, repr=False)
 
     def to_dict(self) -> dict:
-        return {k: (round(v, 4) if isinstance(v, float) else v) for k, v in self.__dict__.items() if k != "gold_leads"}
+        return {
+            k: (round(v, 4) if isinstance(v, float) else v)
+            for k, v in self.__dict__.items()
+            if k not in ("gold_leads", "refusals")
+        }
+
+
+def refusal_scores(refused: list[bool], answerable: list[bool]) -> tuple[float | None, float | None, float | None]:
+    """Precision, recall and F1 of refusing the unanswerable questions; None where a
+    share has nothing to count (nothing refused, or nothing to refuse)."""
+    refused_n = sum(refused)
+    should = sum(not a for a in answerable)
+    right = sum(r and not a for r, a in zip(refused, answerable))
+    precision = right / refused_n if refused_n else None
+    recall = right / should if should else None
+    if precision is None or recall is None:
+        return precision, recall, None
+    return precision, recall, (2 * precision * recall / (precision + recall) if precision and recall else 0.0)
 
 
 def score_answers(
@@ -70,7 +89,7 @@ def score_answers(
     in_lead = em = f1 = lead_f1 = valid = 0.0
     answerable_n = 0
     gold_leads: list[bool] = []
-    refused_right = refused = should_refuse = 0
+    refusals: list[bool] = []
     timings: list[float] = []
     for q in questions:
         started = time.perf_counter()
@@ -78,11 +97,7 @@ def score_answers(
         answer = assistant.ask(q.question, history=q.history if use_history else None, filters=filters)
         timings.append((time.perf_counter() - started) * 1000)
         valid += all(_citation_ok(assistant, c) for c in answer.citations)
-        if not q.answerable:
-            should_refuse += 1
-        if not answer.answered:
-            refused += 1
-            refused_right += not q.answerable
+        refusals.append(not answer.answered)
         if q.answerable and q.answers:
             answerable_n += 1
             gold_leads.append(contains(answer.lead, q.answers))
@@ -92,13 +107,7 @@ def score_answers(
             f1 += max(token_f1(short, a) for a in q.answers)
             lead_f1 += max(token_f1(answer.lead, a) for a in q.answers)
     n = max(answerable_n, 1)
-    precision = refused_right / refused if refused else None
-    recall = refused_right / should_refuse if should_refuse else None
-    f = (
-        2 * precision * recall / (precision + recall)
-        if precision and recall
-        else (0.0 if precision is not None and recall is not None else None)
-    )
+    precision, recall, f = refusal_scores(refusals, [q.answerable for q in questions])
     return AnswerScores(
         questions=len(questions),
         gold_in_lead=in_lead / n,
@@ -109,9 +118,10 @@ def score_answers(
         refusal_precision=precision,
         refusal_recall=recall,
         refusal_f1=f,
-        refused=refused / max(len(questions), 1),
+        refused=sum(refusals) / max(len(questions), 1),
         p50_ms=statistics.median(timings) if timings else 0.0,
         gold_leads=gold_leads,
+        refusals=refusals,
     )
 
 

@@ -140,3 +140,29 @@ def test_gold_leads_follow_the_answerable_questions_in_order():
     assert scores.gold_leads == [True, False]
     assert scores.gold_in_lead == 0.5
     assert "gold_leads" not in scores.to_dict()  # `qa eval --json` keeps its keys
+
+
+def test_refusals_follow_every_question_in_order_and_give_the_f1():
+    """What compare_answers.py resamples for a paired bootstrap of refusal F1 (mtrag-dev)."""
+    from qa.answer import Answer
+    from qa.answer_eval import refusal_scores, score_answers
+    from qa.evaluation import Question
+
+    refuse = {"Who won?": False, "Is it raining?": True, "Where?": True, "When?": False}
+
+    class Replies:
+        def ask(self, question, history=None, filters=None):
+            return Answer(question=question, text="The articles don't answer this.", answered=not refuse[question])
+
+    questions = [
+        Question("1", "Who won?", ["Buffalo Bills"], []),
+        Question("2", "Is it raining?", [], [], answerable=False),
+        Question("3", "Where?", ["Orchard Park"], []),  # refused though answerable
+        Question("4", "When?", [], [], answerable=False),  # answered though it should be refused
+    ]
+    scores = score_answers(Replies(), questions)
+    assert scores.refusals == [False, True, True, False]
+    assert (scores.refusal_precision, scores.refusal_recall, scores.refusal_f1) == (0.5, 0.5, 0.5)
+    assert "refusals" not in scores.to_dict()
+    assert refusal_scores([False, False], [True, False]) == (None, 0.0, None)  # nothing refused: no precision
+    assert refusal_scores([True, False], [True, True]) == (0.0, None, None)  # nothing to refuse: no recall

@@ -1,7 +1,10 @@
 """Two answerers question by question on one eval set: the shipped one and a candidate
 (--weights, or --model FILES [--model-scale A B] as bench_answers.py takes them). Prints
 how many questions each leads with the gold answer, how many flip each way, and the exact
-two-sided sign test on the flips: whether a difference is more than the set's noise.
+two-sided sign test on the flips: whether a difference is more than the set's noise. On a
+set with unanswerable questions (mtrag-dev) also each one's refusal F1, and a paired
+bootstrap of the difference (the questions resampled, both answerers' outcomes kept
+together).
 
     .venv/bin/python tests/bench/compare_answers.py ../shared/eval/realtimeqa-dev \\
         --data-dir DIR --collection C --model qa/models/answer-ranker.onnx OTHER.onnx --model-scale A B
@@ -20,7 +23,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from bench_answers import open_eval_set, scaled_cross_encoder  # noqa: E402
 
-from qa.answer_eval import score_answers  # noqa: E402
+import numpy as np  # noqa: E402
+
+from qa.answer_eval import refusal_scores, score_answers  # noqa: E402
 from qa.assistant import Assistant  # noqa: E402
 from index.errors import QAError  # noqa: E402
 from qa.ranker import AnswerRanker, load_combiner  # noqa: E402
@@ -34,6 +39,23 @@ def sign_test(gained: int, lost: int) -> float:
         return 1.0
     tail = sum(comb(n, k) for k in range(0, min(gained, lost) + 1)) / 2**n
     return min(1.0, 2 * tail)
+
+
+def bootstrap_f1_difference(
+    shipped: list[bool], candidate: list[bool], answerable: list[bool], resamples: int = 2000, seed: int = 0
+) -> tuple[float, float, float]:
+    """Refusal F1 of the candidate minus the shipped answerer's: the standard error and the
+    2.5 and 97.5 percentiles over ``resamples`` resamplings of the questions."""
+    rng = np.random.default_rng(seed)
+    n = len(answerable)
+    diffs = []
+    for _ in range(resamples):
+        pick = rng.integers(0, n, n)
+        a = [answerable[i] for i in pick]
+        f_shipped = refusal_scores([shipped[i] for i in pick], a)[2] or 0.0
+        f_candidate = refusal_scores([candidate[i] for i in pick], a)[2] or 0.0
+        diffs.append(f_candidate - f_shipped)
+    return float(np.std(diffs, ddof=1)), float(np.percentile(diffs, 2.5)), float(np.percentile(diffs, 97.5))
 
 
 def main() -> None:
@@ -56,16 +78,25 @@ def main() -> None:
         _, idx, questions = open_eval_set(args)
     except (OSError, QAError) as exc:
         sys.exit(f"compare_answers: {exc}")
-    questions = [q for q in questions if q.answerable and q.answers]
-    before, after = (
-        score_answers(Assistant(Retriever(idx, rerank=True, ranker=r)), questions).gold_leads for r in (shipped, candidate)
-    )
+    scores = [score_answers(Assistant(Retriever(idx, rerank=True, ranker=r)), questions) for r in (shipped, candidate)]
+    before, after = (s.gold_leads for s in scores)
     gained = sum(c and not s for s, c in zip(before, after))
     lost = sum(s and not c for s, c in zip(before, after))
     both = sum(s and c for s, c in zip(before, after))
     print("| questions | shipped | candidate | gained | lost | both | sign test p |")
     print("|---:|---:|---:|---:|---:|---:|---:|")
-    print(f"| {len(questions)} | {sum(before)} | {sum(after)} | {gained} | {lost} | {both} | {sign_test(gained, lost):.3f} |")
+    print(f"| {len(before)} | {sum(before)} | {sum(after)} | {gained} | {lost} | {both} | {sign_test(gained, lost):.3f} |")
+    answerable = [q.answerable for q in questions]
+    if not all(answerable):
+        f_shipped, f_candidate = (s.refusal_f1 or 0.0 for s in scores)
+        se, low, high = bootstrap_f1_difference(scores[0].refusals, scores[1].refusals, answerable)
+        print()
+        print("| questions | unanswerable | refusal F1 shipped | candidate | difference | bootstrap SE | 95 % interval |")
+        print("|---:|---:|---:|---:|---:|---:|---|")
+        print(
+            f"| {len(questions)} | {answerable.count(False)} | {f_shipped:.4f} | {f_candidate:.4f} | "
+            f"{f_candidate - f_shipped:+.4f} | {se:.4f} | {low:+.4f} to {high:+.4f} |"
+        )
 
 
 if __name__ == "__main__":
