@@ -12,6 +12,9 @@ For each G it prints how often
 - all of them pass at once (the rules used in sessions 26-33),
 - the pooled exact sign test over all sets is significant (two-sided p < --alpha) with
   more gains than losses,
+- with --news SETS, the rule of session 34 passes: the pooled test above, the news sets
+  pooled gain at least as many as they lose, and no set's losses are significant
+  (one-sided sign test p >= --alpha),
 
 and, per set, the smallest true gain such a sign test finds 80 % of the time.
 
@@ -24,6 +27,7 @@ from __future__ import annotations
 import argparse
 import sys
 from dataclasses import dataclass
+from math import comb
 
 import numpy as np
 
@@ -78,6 +82,19 @@ def significant(gained: np.ndarray, lost: np.ndarray, alpha: float) -> np.ndarra
     return out
 
 
+def losses_not_significant(gained: np.ndarray, lost: np.ndarray, alpha: float) -> np.ndarray:
+    """Per simulation: P(at least ``lost`` losses of the flips, a coin) >= alpha."""
+    cache: dict[tuple[int, int], bool] = {}
+    out = np.empty(len(gained), dtype=bool)
+    for i, (g, lo) in enumerate(zip(gained.tolist(), lost.tolist())):
+        key = (g, lo)
+        if key not in cache:
+            n = g + lo
+            cache[key] = sum(comb(n, k) for k in range(lo, n + 1)) / 2**n >= alpha if n else True
+        out[i] = cache[key]
+    return out
+
+
 def detectable_gain(s: EvalSet, alpha: float, power: float, sims: int, rng: np.random.Generator) -> float | None:
     """The smallest true gain (in steps of half a point) that the set's own sign test finds
     ``power`` of the time; None when even every discordant question gained would not."""
@@ -96,6 +113,7 @@ def main() -> None:
     parser.add_argument("--set", dest="sets", nargs="+", action="append", required=True, metavar="ARG",
                         help="NAME QUESTIONS DISCORDANT [MIN_NET_GAIN] (repeat for each set)")
     parser.add_argument("--gains", type=float, nargs="+", default=[0, 1, 2, 3, 4, 6], help="true gains to try, in points")
+    parser.add_argument("--news", nargs="+", default=[], metavar="NAME", help="the news sets, for the session-34 rule")
     parser.add_argument("--alpha", type=float, default=0.05)
     parser.add_argument("--power", type=float, default=0.8)
     parser.add_argument("--sims", type=int, default=20000)
@@ -105,12 +123,16 @@ def main() -> None:
         sets = [parse_set(v) for v in args.sets]
     except argparse.ArgumentTypeError as exc:
         parser.error(str(exc))
+    unknown = set(args.news) - {s.name for s in sets}
+    if unknown:
+        parser.error(f"--news names no --set: {', '.join(sorted(unknown))}")
     rng = np.random.default_rng(args.seed)
     ruled = [s for s in sets if s.threshold is not None]
 
     head = ["true gain (points)"] + [f"{s.name} net >= {s.threshold:+d}" for s in ruled]
     head += ["all rules pass"] if ruled else []
     head += [f"pooled sign test p < {args.alpha}"]
+    head += ["session-34 rule (1-3)"] if args.news else []
     print("| " + " | ".join(head) + " |")
     print("|" + "---:|" * len(head))
     for points in args.gains:
@@ -121,7 +143,14 @@ def main() -> None:
         pooled_lost = sum(lo for _, lo in per_set.values())
         row = [f"{points:+g}"] + [f"{p.mean():.2f}" for p in passes]
         row += [f"{np.logical_and.reduce(passes).mean():.2f}"] if ruled else []
-        row += [f"{significant(pooled_gained, pooled_lost, args.alpha).mean():.2f}"]
+        pooled = significant(pooled_gained, pooled_lost, args.alpha)
+        row += [f"{pooled.mean():.2f}"]
+        if args.news:
+            news_net = sum(per_set[name][0] - per_set[name][1] for name in args.news)
+            rule = pooled & (news_net >= 0)
+            for g, lo in per_set.values():
+                rule &= losses_not_significant(g, lo, args.alpha)
+            row += [f"{rule.mean():.2f}"]
         print("| " + " | ".join(row) + " |")
 
     print()
